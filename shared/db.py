@@ -1,0 +1,153 @@
+"""Database access for the transactional plane: one lazy async pool per process, one transaction
+per request, row-level security applied the way PostgREST applies it.
+
+Safe behind a transaction-mode pooler (Supabase's pooler, PgBouncer): no server-side prepared
+statements (`prepare_threshold=None`), and every setting a request needs is made with
+`set_config(..., true)`, which lasts only until the end of its transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+    from psycopg_pool import AsyncConnectionPool
+
+# The roles a request may run as; they match Supabase's, so the same policies hold there.
+REQUEST_ROLES = frozenset({"anon", "authenticated", "service_role"})
+
+# One round trip: role, claims and the statement timeout, all transaction-local.
+_BEGIN_REQUEST_SQL = (
+    "select set_config('role', %s, true),"
+    " set_config('request.jwt.claims', %s, true),"
+    " set_config('request.jwt.claim.sub', %s, true),"
+    " set_config('request.jwt.claim.role', %s, true),"
+    " set_config('statement_timeout', %s, true)"
+)
+
+
+class Database:
+    """A lazily opened async connection pool for one database URL."""
+
+    def __init__(self, url: str, *, min_size: int = 0, max_size: int = 4, timeout: float = 5.0,
+                 statement_timeout_ms: int = 10_000, name: str = "transactional") -> None:
+        self._url = url
+        self._min_size = min_size
+        self._max_size = max_size
+        self._timeout = timeout
+        self._statement_timeout = str(statement_timeout_ms)
+        self._name = name
+        self._pool: AsyncConnectionPool | None = None
+        self._lock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:  # the URL may carry a password
+        return f"Database({self._name}, pool={self._min_size}..{self._max_size})"
+
+    async def pool(self) -> AsyncConnectionPool:
+        if self._pool is not None:
+            return self._pool
+        # Created on first use, inside the serving event loop: the server imports the module
+        # before it forks its workers, and a pool opened then would be shared across forks.
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._pool is None:
+                from psycopg_pool import AsyncConnectionPool
+
+                pool = AsyncConnectionPool(
+                    self._url,
+                    min_size=self._min_size,
+                    max_size=self._max_size,
+                    timeout=self._timeout,
+                    # Fail fast when the server is down, so callers get a 503, not a hang.
+                    reconnect_timeout=self._timeout * 6,
+                    kwargs={
+                        "prepare_threshold": None,
+                        "autocommit": False,
+                        "connect_timeout": max(1, int(self._timeout)),
+                        "application_name": f"nxt-{self._name}",
+                    },
+                    check=AsyncConnectionPool.check_connection,
+                    open=False,
+                    name=self._name,
+                )
+                await pool.open(wait=False)
+                self._pool = pool
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pooled connection, outside any request role (jobs and tooling)."""
+        pool = await self.pool()
+        async with pool.connection() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(
+        self, role: str, claims: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[AsyncConnection[Any]]:
+        """One transaction running as `role` with `claims`, so row-level security applies.
+
+        Commits when the block ends normally, rolls back when it raises.
+        """
+        if role not in REQUEST_ROLES:
+            raise ValueError(f"unknown request role {role!r}")
+        claims = dict(claims or {})
+        claims.setdefault("role", role)
+        pool = await self.pool()
+        async with pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                _BEGIN_REQUEST_SQL,
+                (
+                    role,
+                    json.dumps(claims, separators=(",", ":"), default=str),
+                    str(claims.get("sub") or ""),
+                    role,
+                    self._statement_timeout,
+                ),
+            )
+            yield conn
+
+
+_databases: dict[str, Database] = {}
+
+
+def _get(name: str, url: str | None, settings: Settings) -> Database:
+    db = _databases.get(name)
+    if db is None:
+        if not url:
+            raise RuntimeError(f"no URL configured for the {name} database")
+        db = Database(
+            url,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            timeout=settings.pool_timeout,
+            statement_timeout_ms=settings.statement_timeout_ms,
+            name=name,
+        )
+        _databases[name] = db
+    return db
+
+
+def transactional() -> Database:
+    """The process-wide pool of the transactional plane (DATABASE_URL)."""
+    settings = get_settings()
+    return _get("transactional", settings.require_database_url(), settings)
+
+
+async def close_all() -> None:
+    for db in list(_databases.values()):
+        await db.close()
+    _databases.clear()

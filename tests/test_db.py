@@ -1,0 +1,112 @@
+"""shared.db against a real PostgreSQL: request transactions, role and claims, pool lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import psycopg
+import pytest
+
+from nxt_cli.localdb import free_port
+from shared.db import Database
+
+pytestmark = pytest.mark.db
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_transaction_sets_role_and_claims_for_that_transaction_only(seeded_db: str) -> None:
+    async def scenario() -> tuple[tuple, tuple]:
+        db = Database(seeded_db, max_size=1)  # one connection: the second request reuses it
+        try:
+            claims = {"sub": "00000000-0000-4000-8000-000000000003",
+                      "app_metadata": {"organization_id": 3}}
+            async with db.transaction("authenticated", claims) as conn:
+                cur = await conn.execute(
+                    "select current_user, auth.uid()::text, auth.role(), auth.jwt()::text,"
+                    " current_setting('statement_timeout')")
+                inside = await cur.fetchone()
+            async with db.connection() as conn:
+                cur = await conn.execute(
+                    "select current_user, coalesce(current_setting('request.jwt.claims', true),"
+                    " '')")
+                after = await cur.fetchone()
+                await conn.rollback()
+            return inside, after
+        finally:
+            await db.close()
+
+    inside, after = run(scenario())
+    assert inside[0] == "authenticated"
+    assert inside[1] == "00000000-0000-4000-8000-000000000003"
+    assert inside[2] == "authenticated"
+    assert json.loads(inside[3])["app_metadata"] == {"organization_id": 3}
+    assert inside[4] == "10s"
+    # Nothing survives the transaction: safe behind a transaction-mode pooler.
+    assert after[0] != "authenticated"
+    assert after[1] == ""
+
+
+def test_an_exception_rolls_back(empty_db: str) -> None:
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute("create table t (x int)")
+        conn.execute("grant all on t to service_role")
+
+    async def scenario() -> None:
+        db = Database(empty_db)
+        try:
+            with pytest.raises(RuntimeError):
+                async with db.transaction("service_role") as conn:
+                    await conn.execute("insert into t values (1)")
+                    raise RuntimeError("boom")
+            async with db.transaction("service_role") as conn:
+                await conn.execute("insert into t values (2)")
+        finally:
+            await db.close()
+
+    from nxt_cli.migrate import migrate
+
+    migrate(empty_db)  # creates the request roles
+    run(scenario())
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("select array_agg(x) from t").fetchone() == ([2],)
+
+
+def test_unknown_roles_are_refused(seeded_db: str) -> None:
+    async def scenario() -> None:
+        db = Database(seeded_db)
+        try:
+            async with db.transaction("postgres"):
+                pass
+        finally:
+            await db.close()
+
+    with pytest.raises(ValueError, match="unknown request role"):
+        run(scenario())
+
+
+def test_the_pool_opens_on_first_use_not_at_construction() -> None:
+    # No server listens on this port: constructing must not fail, using must fail fast.
+    db = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/postgres", timeout=1.0)
+
+    async def use() -> None:
+        try:
+            async with db.transaction("anon"):
+                pass
+        finally:
+            await db.close()
+
+    started = time.monotonic()
+    with pytest.raises(Exception) as err:
+        run(use())
+    assert time.monotonic() - started < 15
+    assert type(err.value).__module__.split(".")[0] in ("psycopg", "psycopg_pool")
+
+
+def test_repr_never_shows_the_url() -> None:
+    db = Database("postgresql://user:hunter2secret@127.0.0.1:1/x")
+    assert "hunter2secret" not in repr(db)

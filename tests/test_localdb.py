@@ -1,0 +1,156 @@
+"""The embedded PostgreSQL and the `nxt` commands that drive it, as a newcomer runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import psycopg
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from nxt_cli.localdb import LocalDatabase, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_start_stop_and_restart_keeps_data(tmp_path: Path) -> None:
+    db = LocalDatabase(tmp_path / "data", free_port()).start()
+    try:
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            conn.execute("create table kept (x int)")
+            conn.execute("insert into kept values (42)")
+        db.stop()
+        assert db.running_pid() is None
+        db.start()
+        with psycopg.connect(db.url) as conn:
+            assert conn.execute("select x from kept").fetchone() == (42,)
+    finally:
+        db.destroy()
+
+
+def test_a_stale_pid_file_from_a_killed_run_is_handled(tmp_path: Path) -> None:
+    db = LocalDatabase(tmp_path / "data", free_port()).start()
+    try:
+        pid = db.running_pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(100):
+            if db.running_pid() is None:
+                break
+            time.sleep(0.05)
+        pidfile = tmp_path / "data" / "postmaster.pid"
+        # Make it look like the pid was reused by an unrelated process (this test runner).
+        lines = pidfile.read_text().splitlines()
+        lines[0] = str(os.getpid())
+        pidfile.write_text("\n".join(lines) + "\n")
+        time.sleep(0.3)  # let the killed server's children exit and release the port
+        db.start()
+        with psycopg.connect(db.url) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+    finally:
+        db.destroy()
+
+
+def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        db = LocalDatabase(tmp_path / "data", port)
+        with pytest.raises(Exception, match=f"port {port} on 127.0.0.1 is taken"):
+            db.start()
+
+
+def _nxt(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nxt_cli.main", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def _project_copy(tmp_path: Path, port: int) -> Path:
+    """A checkout-shaped directory whose config.toml names a free database port."""
+    project = tmp_path / "project"
+    (project / "supabase").mkdir(parents=True)
+    text = (ROOT / "supabase" / "config.toml").read_text()
+    text = text.replace("port = 54322", f"port = {port}")
+    (project / "supabase" / "config.toml").write_text(text)
+    return project
+
+
+def test_nxt_dev_starts_migrates_seeds_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    project = _project_copy(tmp_path, port)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "nxt_cli.main", "dev"], cwd=project, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("ready."):
+                break
+        output = "".join(lines)
+        assert "ready." in output, output
+        assert "1000 customers" in output
+        assert "API key for Open Energy Data Co.: nxt_" in output
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select count(*) from public.customers").fetchone() == (1000,)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0
+        assert "stopped." in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # Nothing is left running, and a second start finds the data and does not reseed.
+    datadir = project / ".nxt" / "pgdata"
+    assert not (datadir / "postmaster.pid").exists()
+    migrate_twice = [_nxt("db", "migrate", env=env, cwd=project) for _ in range(2)]
+    assert all(r.returncode == 0 for r in migrate_twice), [r.stderr for r in migrate_twice]
+    assert "up to date at revision" in migrate_twice[1].stdout
+    seeded = _nxt("db", "seed", env=env, cwd=project)
+    assert "already loaded" in seeded.stdout
+    assert not (datadir / "postmaster.pid").exists()
+
+
+def test_nxt_db_reset_refuses_a_remote_database(tmp_path: Path) -> None:
+    env = dict(os.environ, DATABASE_URL="postgresql://postgres@db.example.com:5432/postgres",
+               PYTHONPATH=str(ROOT))
+    result = _nxt("db", "reset", env=env, cwd=ROOT)
+    assert result.returncode == 1
+    assert "not local" in result.stderr
+
+
+def test_nxt_token_mints_a_token_the_functions_accept() -> None:
+    import asyncio
+
+    from shared.auth import JWTVerifier, caller_from_claims, supabase_local_jwt_secret
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SUPABASE_JWT_SECRET", "JWT_SECRET", "K_SERVICE")}
+    env["PYTHONPATH"] = str(ROOT)
+    result = _nxt("token", "--org", "3", env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    verifier = JWTVerifier(hs256_secret=supabase_local_jwt_secret())
+    caller = caller_from_claims(asyncio.run(verifier.averify(result.stdout.strip())))
+    assert (caller.role, caller.organization_id, caller.organization_type) == (
+        "authenticated", 3, "SOLAR_DEVELOPER")
+    assert caller.user_id == "00000000-0000-4000-8000-000000000003"
+    service = _nxt("token", "--role", "service_role", env=env, cwd=ROOT)
+    claims = verifier.verify(service.stdout.strip())
+    assert claims["role"] == "service_role" and "aud" not in claims

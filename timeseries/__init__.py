@@ -1,0 +1,1 @@
+"""The time-series plane: meter telemetry, hourly snapshots and daily figures."""
