@@ -19,8 +19,10 @@ install: $(STAMP)
 dev: install
 	$(BIN)/nxt dev
 
+# Static checks: style, and the checked-in OpenAPI documents match the code.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/nxt openapi --check
 
 # The whole suite; CI runs exactly this.
 test: install lint

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Sequence
@@ -131,10 +132,110 @@ def _cmd_dev(args: argparse.Namespace) -> int:
               ("" if before == after else f" (migrated from {before or 'empty'})"))
         _print_seed(seed(url))
         print(f"database: {_display_url(url)}")
-        print("ready. Ctrl-C stops the stack.", flush=True)
-        stop.wait()
-        print("stopping...", flush=True)
+        server = _start_functions(url, args.port)
+        try:
+            print("ready. Ctrl-C stops the stack.", flush=True)
+            while not stop.wait(0.5):
+                if server.poll() is not None:
+                    print("the functions server exited; stopping", file=sys.stderr)
+                    break
+            print("stopping...", flush=True)
+        finally:
+            _stop_process(server)
     print("stopped.", flush=True)
+    return 0
+
+
+def _start_functions(database_url: str, port: int | None) -> subprocess.Popen[bytes]:
+    """`nxt serve` as a child process, so a crash or a reload never takes the database down."""
+    from nxt_cli.stack import config_path
+    from shared.supabase_config import load_config
+
+    port = port or load_config(config_path()).api_port
+    env = {**os.environ, "DATABASE_URL": database_url}
+    command = [sys.executable, "-m", "nxt_cli.main", "serve", "--port", str(port)]
+    proc = subprocess.Popen(command, env=env)  # noqa: S603 (our own CLI, fixed arguments)
+    _wait_for_port(port, proc)
+    print(f"functions: http://127.0.0.1:{port}/functions/v1/<name>", flush=True)
+    return proc
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    _stop_process(proc)
+    raise SystemExit(f"the functions server did not start on port {port}")
+
+
+def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def build_gateway(root: object = None) -> tuple[object, list[str]]:
+    """Load every enabled function of the checkout behind one local gateway app."""
+    from pathlib import Path
+
+    from nxt_cli.functions import discover, load
+    from nxt_cli.gateway import Gateway
+    from nxt_cli.stack import config_path, project_root
+    from shared.supabase_config import load_config
+
+    base = Path(str(root)) if root else project_root()
+    config = load_config(config_path(base))
+    os.environ.setdefault("NXT_SUPABASE_CONFIG", str(config.path))
+    apps = {}
+    for name in discover(base):
+        if name not in config.function_names():
+            print(f"warning: functions/{name} has no [functions.{name}] in config.toml;"
+                  " not served (run `nxt check`)", file=sys.stderr)
+            continue
+        if not config.function(name).enabled:
+            continue
+        apps[name] = load(base / "functions" / name / "main.py", name).app
+    return Gateway(apps), sorted(apps)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from nxt_cli.stack import config_path
+    from shared.supabase_config import load_config
+
+    if not os.environ.get("DATABASE_URL"):
+        print("nxt serve: DATABASE_URL is not set (`nxt dev` sets it for you)", file=sys.stderr)
+        return 2
+    port = args.port or load_config(config_path()).api_port
+    app, names = build_gateway()
+    print(f"serving {', '.join(names)} at http://{args.host}:{port}/functions/v1/<name>",
+          flush=True)
+    uvicorn.run(app, host=args.host, port=port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
+    return 0
+
+
+def _cmd_openapi(args: argparse.Namespace) -> int:
+    from nxt_cli.openapi import sync
+    from nxt_cli.stack import project_root
+
+    paths = sync(project_root(), check=args.check)
+    if args.check and paths:
+        for path in paths:
+            print(f"{path}: stale; run `nxt openapi` and commit the result", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(f"wrote {path}")
     return 0
 
 
@@ -176,8 +277,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expires-in", type=int, default=3600, help="seconds")
     p.set_defaults(func=_cmd_token)
 
-    sub.add_parser("dev", help="start the local stack (database, migrations, demo data)"
-                   ).set_defaults(func=_cmd_dev)
+    p = sub.add_parser("serve", help="serve the functions against DATABASE_URL (no database"
+                       " management; `nxt dev` runs this for you)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=None, help="default: [api] port of config.toml")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("dev", help="start the local stack: database, migrations, demo data,"
+                       " and every function at http://127.0.0.1:<[api] port>/functions/v1/")
+    p.add_argument("--port", type=int, default=None, help="default: [api] port of config.toml")
+    p.set_defaults(func=_cmd_dev)
+
+    p = sub.add_parser("openapi", help="write each HTTP function's OpenAPI document to"
+                       " docs/openapi/<name>.json")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 when a checked-in document is stale")
+    p.set_defaults(func=_cmd_openapi)
     return parser
 
 

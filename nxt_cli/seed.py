@@ -194,7 +194,8 @@ def _seed_customers(conn: psycopg.Connection[Any], rng: random.Random, count: in
 def _seed_orders(conn: psycopg.Connection[Any], rng: random.Random, result: SeedResult) -> None:
     rows = conn.execute(
         "select m.id, c.id, c.grid_id, g.kwh_tariff, m.meter_type, c.rls_organization_id,"
-        " c.is_hidden_from_reporting, c.created_at from public.meters m"
+        " c.is_hidden_from_reporting or g.is_hidden_from_reporting, c.created_at"
+        " from public.meters m"
         " join public.connections n on n.id = m.connection_id"
         " join public.customers c on c.id = n.customer_id"
         " join public.grids g on g.id = c.grid_id order by m.id"

@@ -17,8 +17,12 @@ from typing import TYPE_CHECKING, Any
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
+
+    from shared.auth import Caller
 
 # The roles a request may run as; they match Supabase's, so the same policies hold there.
 REQUEST_ROLES = frozenset({"anon", "authenticated", "service_role"})
@@ -145,6 +149,11 @@ def transactional() -> Database:
     """The process-wide pool of the transactional plane (DATABASE_URL)."""
     settings = get_settings()
     return _get("transactional", settings.require_database_url(), settings)
+
+
+def as_caller(caller: Caller) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
+    """A request transaction on the transactional plane, as the verified caller."""
+    return transactional().transaction(caller.role, dict(caller.claims))
 
 
 async def close_all() -> None:

@@ -436,6 +436,19 @@ async def parse_body(request: Request, model: type[_M], max_bytes: int | None = 
         raise
 
 
+def subpath(request: Request) -> list[str]:
+    """The path below the function's root, as segments: `/123/complete` -> ["123", "complete"]."""
+    path = request.path_params.get("path") or ""
+    return [segment for segment in path.split("/") if segment]
+
+
+def path_id(raw: str, name: str = "id") -> int:
+    """A positive bigint from a path segment; 400 naming the parameter otherwise."""
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18 and int(raw) > 0):
+        raise BadRequest(f"invalid path parameter '{name}': expected a positive integer")
+    return int(raw)
+
+
 # --------------------------------------------------------------------------------------------
 # Database-unavailable detection
 # --------------------------------------------------------------------------------------------
@@ -550,6 +563,11 @@ def _exception_response(exc: Exception) -> Response:
         and isinstance(detail, str)
     ):
         return error_response(status, detail, getattr(exc, "headers", None))
+    if getattr(exc, "sqlstate", None) == "42501":
+        # Row-level security or a missing grant refused the statement: the caller is known but
+        # not allowed. Logged, since a function should have refused it before the database.
+        logger.warning("database refused the statement: insufficient privilege")
+        return error_response(403, "not allowed")
     logger.error("unhandled exception", exc_info=exc)
     return error_response(500, "internal error")
 

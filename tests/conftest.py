@@ -103,3 +103,105 @@ def seeded(scratch: ScratchDatabases) -> Seeded:
 @pytest.fixture(scope="session")
 def seeded_db(seeded: Seeded) -> str:
     return seeded.url
+
+
+# -- the functions, served over real HTTP -------------------------------------------------------
+
+TEST_JWT_SECRET = "test-secret-for-the-function-tests-0123456789"
+
+
+class Api:
+    """Talks to the functions over HTTP, minting tokens the way Supabase Auth would."""
+
+    def __init__(self, base_url: str, secret: str, log_path: Path) -> None:
+        import httpx
+
+        self.base_url = base_url
+        self.secret = secret
+        self.log_path = log_path
+        self.http = httpx.Client(base_url=base_url, timeout=30)
+
+    def token(self, org_id: int | None = None, *, role: str = "authenticated",
+              org_type: str | None = None, **kwargs: object) -> str:
+        from nxt_cli.seed import ORGANIZATIONS, STAFF
+        from shared.auth import mint_token
+
+        if role != "authenticated":
+            return mint_token(self.secret, role=role, audience=None, **kwargs)  # type: ignore[arg-type]
+        if org_type is None and org_id is not None:
+            org_type = next((t for i, _, t, _ in ORGANIZATIONS if i == org_id), None)
+        sub = next((uid for uid, _, _, org in STAFF if org == org_id),
+                   "00000000-0000-4000-8000-0000000000ff")
+        return mint_token(self.secret, role="authenticated", sub=sub, organization_id=org_id,
+                          organization_type=org_type, **kwargs)  # type: ignore[arg-type]
+
+    def request(self, method: str, path: str, *, token: str | None = None,
+                headers: dict[str, str] | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        return self.http.request(method, path, headers=all_headers, **kwargs)  # type: ignore[arg-type]
+
+    def get(self, path: str, **kwargs: object):  # type: ignore[no-untyped-def]
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: object):  # type: ignore[no-untyped-def]
+        return self.request("POST", path, **kwargs)
+
+
+def wait_for_port(port: int, proc: object, timeout: float = 60.0) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if getattr(proc, "poll")() is not None:  # noqa: B009
+            raise RuntimeError("the server exited before it answered")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing answered on port {port}")
+
+
+@pytest.fixture(scope="session")
+def functions_db(scratch: ScratchDatabases) -> Seeded:
+    """A seeded database of its own for the function tests, which write orders."""
+    from nxt_cli.migrate import migrate
+    from nxt_cli.seed import seed
+
+    url = scratch.create("nxt_functions")
+    migrate(url)
+    result = seed(url)
+    return Seeded(url, tuple(result.api_keys))
+
+
+@pytest.fixture(scope="session")
+def api(functions_db: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """`nxt serve` in a subprocess on a free port: every function behind the local gateway."""
+    import subprocess
+    import sys
+
+    from nxt_cli.localdb import free_port
+
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("serve") / "functions.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("K_SERVICE", "JWT_SECRET")}
+    env.update(DATABASE_URL=functions_db.url, SUPABASE_JWT_SECRET=TEST_JWT_SECRET,
+               PYTHONPATH=str(ROOT), NXT_SUPABASE_CONFIG=str(ROOT / "supabase" / "config.toml"),
+               DB_POOL_MAX_SIZE="8")
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nxt_cli.main", "serve", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc)
+        client = Api(f"http://127.0.0.1:{port}", TEST_JWT_SECRET, log_path)
+        yield client
+        client.http.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

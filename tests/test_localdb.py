@@ -10,8 +10,13 @@ import time
 import warnings
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+
+from shared.auth import mint_token
+
+from .conftest import TEST_JWT_SECRET
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -75,21 +80,23 @@ def _nxt(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProc
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def _project_copy(tmp_path: Path, port: int) -> Path:
+def _project_copy(tmp_path: Path, port: int, api_port: int = 54321) -> Path:
     """A checkout-shaped directory whose config.toml names a free database port."""
     project = tmp_path / "project"
     (project / "supabase").mkdir(parents=True)
     text = (ROOT / "supabase" / "config.toml").read_text()
     text = text.replace("port = 54322", f"port = {port}")
+    text = text.replace("port = 54321", f"port = {api_port}")
     (project / "supabase" / "config.toml").write_text(text)
+    (project / "functions").symlink_to(ROOT / "functions")
     return project
 
 
 def test_nxt_dev_starts_migrates_seeds_and_stops_cleanly(tmp_path: Path) -> None:
-    port = free_port()
-    project = _project_copy(tmp_path, port)
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env["PYTHONPATH"] = str(ROOT)
+    port, api_port = free_port(), free_port()
+    project = _project_copy(tmp_path, port, api_port)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "K_SERVICE")}
+    env.update(PYTHONPATH=str(ROOT), SUPABASE_JWT_SECRET=TEST_JWT_SECRET)
     proc = subprocess.Popen([sys.executable, "-m", "nxt_cli.main", "dev"], cwd=project, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -110,6 +117,15 @@ def test_nxt_dev_starts_migrates_seeds_and_stops_cleanly(tmp_path: Path) -> None
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         with psycopg.connect(url) as conn:
             assert conn.execute("select count(*) from public.customers").fetchone() == (1000,)
+        # The functions are served through their gates on the [api] port.
+        base = f"http://127.0.0.1:{api_port}/functions/v1"
+        token = mint_token(TEST_JWT_SECRET, role="authenticated", organization_id=1,
+                           organization_type="LENDER")
+        resp = httpx.get(f"{base}/customers", params={"size": 2},
+                         headers={"Authorization": f"Bearer {token}"})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["total"] > 0
+        assert httpx.get(f"{base}/orders").status_code == 401
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0

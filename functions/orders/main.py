@@ -1,0 +1,113 @@
+"""orders: the order list (legacy-compatible for lenders), energy top-ups with idempotency
+keys, and the lifecycle transitions that credit meters exactly once."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import functions_framework.aio
+from starlette.requests import Request
+
+from shared import idempotency
+from shared.access import View, reporting_view, require_operator_or_service
+from shared.auth import Caller
+from shared.db import as_caller, transactional
+from shared.gate import JWT, gated
+from shared.http import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    UnprocessableEntity,
+    parse_body,
+    parse_query,
+    path_id,
+    subpath,
+)
+
+from .models import OPERATIONS, CreateOrder, OrderListQuery
+from .queries import TRANSITIONS, get_order, insert_topup, list_orders, meter_for_topup, transition
+
+NAME = "orders"
+
+
+@functions_framework.aio.http
+@gated(NAME, accepts={JWT}, methods=["GET", "POST"])
+async def orders(request: Request, caller: Caller) -> Any:
+    match request.method, subpath(request):
+        case "GET", []:
+            return await _list(parse_query(request, OrderListQuery), caller)
+        case "GET", ["openapi.json"]:
+            return openapi()
+        case "GET", [raw_id]:
+            return await _one(path_id(raw_id), caller)
+        case "POST", []:
+            return await _create(request, caller)
+        case "POST", [raw_id, action] if action in TRANSITIONS:
+            return await _transition(path_id(raw_id), action, caller)
+    raise NotFound("no such route")
+
+
+async def _list(query: OrderListQuery, caller: Caller) -> dict[str, Any]:
+    view = reporting_view(caller, "orders")
+    if view is View.MASKED and (query.status not in (None, "COMPLETED")
+                                or query.type not in (None, "ENERGY_TOPUP")):
+        raise Forbidden("lenders see completed energy top-ups only")
+    async with as_caller(caller) as conn:
+        total, entries = await list_orders(conn, query, named=view is View.NAMED)
+    return {"total": total, "page": query.page, "size": query.size,
+            "total_pages": math.ceil(total / query.size), "entries": entries}
+
+
+async def _one(order_id: int, caller: Caller) -> dict[str, Any]:
+    if reporting_view(caller, "orders") is View.MASKED:
+        raise Forbidden("single orders are for the operator and the owning organization")
+    async with as_caller(caller) as conn:
+        order = await get_order(conn, order_id)
+    if order is None:
+        raise NotFound(f"order {order_id} not found")
+    return order
+
+
+async def _create(request: Request, caller: Caller) -> Any:
+    require_operator_or_service(caller, "creating orders")
+    key = idempotency.key_from_headers(request.headers)
+    body = await parse_body(request, CreateOrder)
+    fingerprint = idempotency.request_fingerprint(body.model_dump(mode="json"))
+    db = transactional()
+    replay = await idempotency.claim(db, caller, key, fingerprint)
+    if replay is not None:
+        return replay.response()
+    try:
+        async with as_caller(caller) as conn:
+            meter = await meter_for_topup(conn, body.meter_id)
+            if meter is None:
+                raise UnprocessableEntity(f"field 'meter_id': meter {body.meter_id} not found")
+            org_id, customer_id, grid_id, tariff, meter_type = meter
+            if not tariff or tariff <= 0:
+                raise UnprocessableEntity(f"grid {grid_id} has no kWh tariff; cannot top up")
+            order = await insert_topup(conn, body, org_id, customer_id, grid_id, tariff,
+                                       meter_type)
+            return await idempotency.finish(conn, key, 201, order)
+    except BaseException:
+        await idempotency.release(db, caller, key)
+        raise
+
+
+async def _transition(order_id: int, action: str, caller: Caller) -> dict[str, Any]:
+    require_operator_or_service(caller, "changing an order's status")
+    async with as_caller(caller) as conn:
+        order, current = await transition(conn, order_id, action)
+    if order is not None:
+        return order
+    if current is None:
+        raise NotFound(f"order {order_id} not found")
+    raise Conflict(f"cannot {action} order {order_id}: it is {current}")
+
+
+def openapi() -> dict[str, Any]:
+    from shared.openapi import build_document
+
+    return build_document(NAME, title="orders", version="1.0.0", accepts={JWT},
+                          description="Orders: the legacy lender listing, energy top-ups and"
+                          " their lifecycle.", operations=OPERATIONS)

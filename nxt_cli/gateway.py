@@ -1,0 +1,58 @@
+"""The local stand-in for the Supabase gateway: `/functions/v1/<name>[/...]` to each function's
+own functions-framework app. The gate itself lives in each function, not here, so what passes
+locally passes deployed."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+Scope = dict[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+                   Awaitable[None]]
+
+_ROUTE = re.compile(r"^/functions/v1/(?P<name>[A-Za-z0-9_-]+)(?P<rest>/.*)?$")
+
+
+class Gateway:
+    def __init__(self, functions: Mapping[str, ASGIApp]) -> None:
+        self.functions = dict(functions)
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        match = _ROUTE.match(scope["path"])
+        app = self.functions.get(match["name"]) if match else None
+        if match is None or app is None:
+            await _json(send, 404, {"error": "function not found"})
+            return
+        rest = match["rest"] or "/"
+        prefix = scope["path"][: len(scope["path"]) - len(match["rest"] or "")]
+        inner = dict(scope, path=rest, raw_path=rest.encode(),
+                     root_path=scope.get("root_path", "") + prefix)
+        await app(inner, receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                from shared.db import close_all
+
+                await close_all()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _json(send: Any, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,153 @@
+"""The per-function gate: `verify_jwt` from supabase/config.toml, enforced by the function itself,
+then the credentials the function declares it accepts.
+
+With `verify_jwt = true` a request without a valid JWT (of any role, anon included) is refused
+with 401 before the handler runs, exactly as the Supabase gateway would; CORS preflight passes,
+as it does on Supabase. So a function deployed alone (Cloud Run, Cloud Functions) behaves as it
+does behind the gateway.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from shared.auth import AuthError, AuthUnavailable, Caller, bearer_token, caller_from_claims
+from shared.http import DEFAULT_MAX_BODY_BYTES, HTTPError, endpoint
+
+# What a function may accept. `jwt`: a Supabase JWT of any role (the handler decides what each
+# role may do); `service_role`: only a service-role JWT; `api_key`: one of our API keys;
+# `none`: no credentials at all.
+JWT = "jwt"
+SERVICE_ROLE = "service_role"
+API_KEY = "api_key"
+NONE = "none"
+KINDS = frozenset({JWT, SERVICE_ROLE, API_KEY, NONE})
+
+ANONYMOUS = Caller(role="anon", user_id=None, organization_id=None, organization_type=None,
+                   claims={"role": "anon"}, via="none")
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """What a function declares in code; `nxt check` compares it with config.toml."""
+
+    name: str
+    target: str
+    accepts: frozenset[str]
+
+    @property
+    def needs_jwt_gate_off(self) -> bool:
+        """API keys are not JWTs: a gateway verifying JWTs would refuse every key."""
+        return API_KEY in self.accepts or NONE in self.accepts
+
+    @property
+    def requires_jwt(self) -> bool:
+        return not self.needs_jwt_gate_off
+
+
+# Filled as function modules are imported, before their config is read, so that `nxt check`
+# learns a function's declaration even when its config table is broken.
+DECLARED: dict[str, GateSpec] = {}
+
+GatedHandler = Callable[[Request, Caller], Awaitable[Any]]
+
+
+def target_name(function_name: str) -> str:
+    """The functions-framework target of a function: its name as a Python identifier."""
+    return function_name.replace("-", "_")
+
+
+def _auth_error(exc: AuthError | AuthUnavailable) -> HTTPError:
+    if isinstance(exc, AuthUnavailable):
+        return HTTPError(503, exc.message, {"Retry-After": "30"})
+    return HTTPError(401, exc.message, {"WWW-Authenticate": "Bearer"})
+
+
+async def _verified_claims(request: Request) -> dict[str, Any] | None:
+    """The claims of the request's bearer JWT; None when there is no bearer credential."""
+    from shared.api_keys import is_supabase_platform_key, looks_like_api_key
+    from shared.credentials import jwt_verifier
+
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None or looks_like_api_key(token):
+        return None
+    if is_supabase_platform_key(token):
+        # As on the platform: publishable and secret keys are not JWTs and never pass the gate.
+        raise HTTPError(401, "invalid JWT: Supabase API keys (sb_...) are not JWTs",
+                        {"WWW-Authenticate": "Bearer"})
+    try:
+        return await jwt_verifier().averify(token)
+    except (AuthError, AuthUnavailable) as exc:
+        raise _auth_error(exc) from None
+
+
+async def resolve_caller(request: Request, spec: GateSpec, verify_jwt: bool) -> Caller:
+    """Apply the gate and the function's declaration; raise HTTPError 401/503 when refused."""
+    from shared.credentials import api_key_from_headers, caller_from_api_key
+
+    if verify_jwt and bearer_token(request.headers.get("authorization")) is None:
+        raise HTTPError(401, "missing authorization header", {"WWW-Authenticate": "Bearer"})
+    claims = await _verified_claims(request)
+    if verify_jwt and claims is None:
+        # The bearer credential is not a JWT (an API key, an sb_ key): the gateway refuses it.
+        raise HTTPError(401, "invalid JWT", {"WWW-Authenticate": "Bearer"})
+
+    api_key = api_key_from_headers(request.headers) if API_KEY in spec.accepts else None
+    if api_key is not None:
+        from shared.db import transactional
+
+        try:
+            return await caller_from_api_key(api_key, transactional())
+        except AuthError as exc:
+            raise _auth_error(exc) from None
+    if claims is not None:
+        caller = caller_from_claims(claims)
+        if JWT in spec.accepts or (SERVICE_ROLE in spec.accepts and caller.is_service_role):
+            return caller
+        raise HTTPError(403, "this function does not accept this role")
+    if NONE in spec.accepts:
+        return ANONYMOUS
+    wanted = "an API key or a bearer JWT" if API_KEY in spec.accepts else "a bearer JWT"
+    raise HTTPError(401, f"missing credentials: send {wanted}", {"WWW-Authenticate": "Bearer"})
+
+
+def gated(
+    name: str,
+    *,
+    accepts: Iterable[str],
+    methods: Sequence[str],
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Callable[[GatedHandler], Callable[[Request], Awaitable[Any]]]:
+    """Decorate `async def handler(request, caller)` as function `name` of config.toml.
+
+    Reads the function's table at import (cold start): a missing or malformed table fails
+    the deployment instead of serving with the wrong gate.
+    """
+    kinds = frozenset(accepts)
+    unknown = kinds - KINDS
+    if unknown or not kinds:
+        raise ValueError(f"accepts must be a non-empty subset of {sorted(KINDS)}")
+    spec = GateSpec(name=name, target=target_name(name), accepts=kinds)
+    DECLARED[name] = spec
+
+    from shared.supabase_config import function_settings
+
+    verify_jwt = function_settings(name).verify_jwt
+
+    def decorate(handler: GatedHandler) -> Callable[[Request], Awaitable[Any]]:
+        @endpoint(methods, max_body_bytes=max_body_bytes)
+        @functools.wraps(handler)
+        async def wrapper(request: Request) -> Any:
+            caller = await resolve_caller(request, spec, verify_jwt)
+            return await handler(request, caller)
+
+        wrapper.__nxt_gate__ = spec  # type: ignore[attr-defined]
+        wrapper.__name__ = spec.target
+        return wrapper
+
+    return decorate

@@ -1,0 +1,139 @@
+"""OpenAPI 3.1 documents generated from a function's pydantic models.
+
+A function lists its operations once; the same list yields the document it serves at
+`/openapi.json` and the one `nxt openapi` writes to docs/openapi/<name>.json. Built on first
+request, not at import: schema generation costs more than a cold start should.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic.json_schema import models_json_schema
+
+from shared.gate import API_KEY, JWT, NONE, SERVICE_ROLE
+
+
+class ErrorBody(BaseModel):
+    """Every error answers this shape."""
+
+    error: str = Field(description="What is wrong, naming the parameter or field when relevant")
+
+
+COMMON_ERRORS: Mapping[int, str] = {
+    400: "Bad input: the message names the parameter or field",
+    401: "No or invalid credentials",
+    403: "Authenticated, but not allowed",
+    503: "Database unavailable; retry after the Retry-After header",
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # relative to the function, e.g. "/" or "/{id}/complete"
+    summary: str
+    responses: Mapping[int, tuple[str, type[BaseModel] | None]]
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    path_params: Mapping[str, str] = field(default_factory=dict)  # name -> description
+    headers: tuple[tuple[str, bool, str], ...] = ()  # (name, required, description)
+    description: str = ""
+
+
+def _security(accepts: Iterable[str]) -> tuple[dict[str, Any], list[dict[str, list[str]]]]:
+    schemes: dict[str, Any] = {}
+    requirements: list[dict[str, list[str]]] = []
+    kinds = set(accepts)
+    if kinds & {JWT, SERVICE_ROLE, API_KEY}:
+        schemes["bearerAuth"] = {
+            "type": "http", "scheme": "bearer",
+            "description": "A Supabase Auth JWT" + (
+                ", or an API key (nxt_...)" if API_KEY in kinds else ""),
+        }
+        requirements.append({"bearerAuth": []})
+    if API_KEY in kinds:
+        schemes["apiKeyHeader"] = {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+        requirements.append({"apiKeyHeader": []})
+    if NONE in kinds:
+        requirements.append({})
+    return schemes, requirements
+
+
+def _query_parameters(model: type[BaseModel], definitions: dict[str, Any]) -> list[dict]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    definitions.update(schema.get("$defs", {}))
+    required = set(schema.get("required", []))
+    params = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        description = prop.pop("description", None)
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required,
+                                 "schema": prop}
+        if description:
+            param["description"] = description
+        params.append(param)
+    return params
+
+
+def build_document(name: str, *, title: str, description: str, version: str,
+                   accepts: Iterable[str], operations: Iterable[Operation]) -> dict[str, Any]:
+    operations = list(operations)
+    models = {ErrorBody}
+    for op in operations:
+        models.update(m for _, m in op.responses.values() if m is not None)
+        if op.body is not None:
+            models.add(op.body)
+    ordered = sorted(models, key=lambda m: m.__name__)
+    _, top = models_json_schema([(m, "validation") for m in ordered],
+                                ref_template="#/components/schemas/{model}")
+    definitions: dict[str, Any] = dict(top.get("$defs", {}))
+    schemes, security = _security(accepts)
+
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        item: dict[str, Any] = {"summary": op.summary, "operationId": _operation_id(op)}
+        if op.description:
+            item["description"] = op.description
+        params: list[dict[str, Any]] = [
+            {"name": p, "in": "path", "required": True, "description": d,
+             "schema": {"type": "integer", "minimum": 1}}
+            for p, d in op.path_params.items()
+        ]
+        params += [{"name": h, "in": "header", "required": req, "description": d,
+                    "schema": {"type": "string", "maxLength": 255}} for h, req, d in op.headers]
+        if op.query is not None:
+            params += _query_parameters(op.query, definitions)
+        if params:
+            item["parameters"] = params
+        if op.body is not None:
+            item["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}}}}
+        responses: dict[str, Any] = {}
+        for status, (text, model) in sorted({**{s: (t, ErrorBody) for s, t in
+                                                COMMON_ERRORS.items()},
+                                             **op.responses}.items()):
+            response: dict[str, Any] = {"description": text}
+            if model is not None:
+                response["content"] = {"application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+            responses[str(status)] = response
+        item["responses"] = responses
+        paths.setdefault(op.path, {})[op.method.lower()] = item
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": description},
+        "servers": [{"url": f"/functions/v1/{name}"}],
+        "security": security,
+        "paths": paths,
+        "components": {"schemas": definitions, "securitySchemes": schemes},
+    }
+
+
+def _operation_id(op: Operation) -> str:
+    words = [w for w in op.path.replace("{", "").replace("}", "").split("/") if w]
+    return "_".join([op.method.lower(), *words]) if words else op.method.lower()

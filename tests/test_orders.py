@@ -1,0 +1,336 @@
+"""orders over real HTTP (`nxt serve`): the legacy lender listing, filters, energy top-ups with
+idempotency keys, and lifecycle transitions that credit a meter exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from nxt_cli.seed import AGGREGATOR_ID, DEV_A_ID, DEV_B_ID, LENDER_ID, OPERATOR_ID
+
+from .conftest import Api, Seeded
+
+pytestmark = pytest.mark.db
+
+URL = "/functions/v1/orders"
+LEGACY_FIELDS = {"id", "created_at", "amount", "order_status", "currency", "tariff", "grid",
+                 "customer"}
+
+
+def query(functions_db: Seeded, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(functions_db.url) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+def a_meter(functions_db: Seeded, org: int = DEV_A_ID) -> tuple[int, Decimal]:
+    """A live meter of `org` on a grid with a tariff, and that tariff."""
+    return query(functions_db, """
+        select m.id, g.kwh_tariff from meters m join connections n on n.id = m.connection_id
+          join customers c on c.id = n.customer_id join grids g on g.id = c.grid_id
+         where m.rls_organization_id = %s and m.deleted_at is null and g.deleted_at is null
+           and g.kwh_tariff > 0 order by m.id limit 1""", (org,))[0]  # type: ignore[return-value]
+
+
+def topup(meter_id: int, amount: str = "1000.00", **extra: Any) -> dict[str, Any]:
+    return {"meter_id": meter_id, "amount": amount, "currency": "NGN",
+            "payment_method": "USSD", "payment_channel": "paystack", **extra}
+
+
+def create(api: Api, body: dict[str, Any], *, token: str | None = None,
+           key: str | None = None) -> httpx.Response:
+    return api.post(URL, token=token or api.token(role="service_role"), json=body,
+                    headers={"Idempotency-Key": key or str(uuid.uuid4())})
+
+
+# -- listing ------------------------------------------------------------------------------------
+
+def test_lender_listing_is_the_legacy_one(api: Api, functions_db: Seeded) -> None:
+    resp = api.get(URL, token=api.token(LENDER_ID), params={"size": 50})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert set(body) == {"total", "page", "size", "total_pages", "entries"}
+    expected = [r[0] for r in query(functions_db, """
+        select id from orders where meta_order_type = 'ENERGY_TOPUP'
+           and order_status = 'COMPLETED' and not meta_is_hidden_from_reporting order by id""")]
+    assert body["total"] == len(expected)
+    assert [e["id"] for e in body["entries"]] == expected[:50]
+    for entry in body["entries"]:
+        assert set(entry) == LEGACY_FIELDS
+        assert entry["customer"] == "*******"
+        assert entry["order_status"] == "COMPLETED"
+        assert Decimal(str(entry["amount"])) > 0
+
+
+def test_amounts_are_exact(api: Api, functions_db: Seeded) -> None:
+    entry = api.get(URL, token=api.token(LENDER_ID), params={"size": 1}).json()["entries"][0]
+    amount, tariff = query(functions_db, "select amount, tariff from orders where id = %s",
+                           (entry["id"],))[0]
+    assert Decimal(str(entry["amount"])) == amount
+    assert Decimal(str(entry["tariff"])) == tariff
+
+
+@pytest.mark.parametrize("params", [{"status": "PENDING"}, {"type": "CONNECTION_PAYMENT"}])
+def test_lenders_see_completed_topups_only(api: Api, params: dict[str, str]) -> None:
+    resp = api.get(URL, token=api.token(LENDER_ID), params=params)
+    assert resp.status_code == 403
+
+
+def test_operator_filters_by_status_type_grid_and_time(api: Api, functions_db: Seeded) -> None:
+    token = api.token(OPERATOR_ID)
+    since = query(functions_db, "select created_at from orders order by created_at"
+                                " offset 1000 limit 1")[0][0]
+    params = {"status": "FAILED", "type": "ENERGY_TOPUP", "grid": 2,
+              "created_from": since.isoformat(), "size": 1000}
+    body = api.get(URL, token=token, params=params).json()
+    expected = [r[0] for r in query(functions_db, """
+        select id from orders where order_status = 'FAILED' and meta_order_type = 'ENERGY_TOPUP'
+           and historical_grid_id = 2 and created_at >= %s order by id""", (since,))]
+    assert expected, "the seed should have failed top-ups on grid 2"
+    assert [e["id"] for e in body["entries"]] == expected
+    assert all(e["customer"] not in (None, "*******") for e in body["entries"])
+
+
+@pytest.mark.parametrize("org", [DEV_A_ID, DEV_B_ID])
+def test_developers_see_only_their_orders(api: Api, functions_db: Seeded, org: int) -> None:
+    body = api.get(URL, token=api.token(org), params={"size": 1000}).json()
+    mine = [r[0] for r in query(functions_db, """
+        select id from orders where meta_order_type = 'ENERGY_TOPUP'
+           and order_status = 'COMPLETED' and rls_organization_id = %s order by id""", (org,))]
+    assert body["total"] == len(mine)
+    assert [e["id"] for e in body["entries"]] == mine[:1000]
+
+
+def test_single_order_is_scoped_to_its_organization(api: Api, functions_db: Seeded) -> None:
+    theirs = query(functions_db, "select min(id) from orders where rls_organization_id = %s",
+                   (DEV_B_ID,))[0][0]
+    assert api.get(f"{URL}/{theirs}", token=api.token(DEV_A_ID)).status_code == 404
+    assert api.get(f"{URL}/{theirs}", token=api.token(DEV_B_ID)).json()["id"] == theirs
+    assert api.get(f"{URL}/{theirs}", token=api.token(LENDER_ID)).status_code == 403
+
+
+def test_aggregators_and_orgless_users_get_403(api: Api) -> None:
+    assert api.get(URL, token=api.token(AGGREGATOR_ID)).status_code == 403
+    assert api.get(URL, token=api.token(None)).status_code == 403
+
+
+def test_no_credentials_is_401(api: Api) -> None:
+    assert api.get(URL).status_code == 401
+    assert api.post(URL, json=topup(1)).status_code == 401
+
+
+@pytest.mark.parametrize(("param", "value"), [
+    ("page", "0"), ("page", "x"), ("size", "5000"), ("size", "-1"), ("order", "customer"),
+    ("order", "amount;--"), ("status", "DONE"), ("type", "TOPUP"), ("grid", "-2"),
+    ("created_to", "2026-13-01T00:00:00Z"),
+])
+def test_bad_list_parameters_are_400(api: Api, param: str, value: str) -> None:
+    resp = api.get(URL, token=api.token(OPERATOR_ID), params={param: value})
+    assert resp.status_code == 400, resp.text
+    assert param in resp.json()["error"]
+
+
+# -- creating top-ups ---------------------------------------------------------------------------
+
+def test_create_topup_takes_the_grid_tariff(api: Api, functions_db: Seeded) -> None:
+    meter, tariff = a_meter(functions_db)
+    resp = create(api, topup(meter, "430.00", external_reference="psk-1"))
+    assert resp.status_code == 201, resp.text
+    order = resp.json()
+    assert order["order_status"] == "PENDING"
+    assert order["meta_order_type"] == "ENERGY_TOPUP"
+    assert Decimal(str(order["tariff"])) == tariff
+    assert order["meter_id"] == meter and order["external_reference"] == "psk-1"
+    assert resp.headers.get("idempotent-replayed") is None
+    org = query(functions_db, "select rls_organization_id from orders where id = %s",
+                (order["id"],))[0][0]
+    assert org == DEV_A_ID
+
+
+def test_operator_may_create_others_may_not(api: Api, functions_db: Seeded) -> None:
+    meter, _ = a_meter(functions_db)
+    assert create(api, topup(meter), token=api.token(OPERATOR_ID)).status_code == 201
+    for org in (DEV_A_ID, LENDER_ID, AGGREGATOR_ID):
+        assert create(api, topup(meter), token=api.token(org)).status_code == 403
+
+
+def test_missing_idempotency_key_is_400(api: Api, functions_db: Seeded) -> None:
+    meter, _ = a_meter(functions_db)
+    resp = api.post(URL, token=api.token(role="service_role"), json=topup(meter))
+    assert resp.status_code == 400
+    assert "Idempotency-Key" in resp.json()["error"]
+
+
+def test_replay_returns_the_original_response(api: Api, functions_db: Seeded) -> None:
+    meter, _ = a_meter(functions_db)
+    key = str(uuid.uuid4())
+    first = create(api, topup(meter), key=key)
+    again = create(api, topup(meter), key=key)
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    count = query(functions_db, "select count(*) from orders where id = %s",
+                  (first.json()["id"],))[0][0]
+    assert count == 1
+
+
+def test_same_key_other_body_is_422(api: Api, functions_db: Seeded) -> None:
+    meter, _ = a_meter(functions_db)
+    key = str(uuid.uuid4())
+    assert create(api, topup(meter, "100.00"), key=key).status_code == 201
+    resp = create(api, topup(meter, "200.00"), key=key)
+    assert resp.status_code == 422
+    assert "Idempotency-Key" in resp.json()["error"]
+
+
+def test_keys_are_scoped_to_the_caller(api: Api, functions_db: Seeded) -> None:
+    meter, _ = a_meter(functions_db)
+    key = str(uuid.uuid4())
+    by_service = create(api, topup(meter), key=key)
+    by_operator = create(api, topup(meter), key=key, token=api.token(OPERATOR_ID))
+    assert by_service.status_code == by_operator.status_code == 201
+    assert by_service.json()["id"] != by_operator.json()["id"]
+    assert by_operator.headers.get("idempotent-replayed") is None
+
+
+def test_a_failed_request_gives_its_key_back(api: Api, functions_db: Seeded) -> None:
+    meter, _ = a_meter(functions_db)
+    key = str(uuid.uuid4())
+    unknown = create(api, topup(99_999_999), key=key)
+    assert unknown.status_code == 422
+    assert "meter_id" in unknown.json()["error"]
+    # Not a replay of the 422: the corrected request is a new attempt under the same key.
+    assert create(api, topup(meter), key=key).status_code == 201
+
+
+async def _burst(api: Api, method: str, path: str, n: int, **kwargs: Any) -> list[httpx.Response]:
+    async with httpx.AsyncClient(base_url=api.base_url, timeout=60,
+                                 limits=httpx.Limits(max_connections=n)) as client:
+        return list(await asyncio.gather(*(client.request(method, path, **kwargs)
+                                           for _ in range(n))))
+
+
+def test_concurrent_requests_with_one_key_create_one_order(api: Api,
+                                                           functions_db: Seeded) -> None:
+    meter, _ = a_meter(functions_db, DEV_B_ID)
+    ref = f"burst-{uuid.uuid4()}"
+    headers = {"Authorization": f"Bearer {api.token(role='service_role')}",
+               "Idempotency-Key": ref}
+    responses = asyncio.run(_burst(api, "POST", URL, 20, headers=headers,
+                                   json=topup(meter, external_reference=ref)))
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {201, 409}, statuses
+    created = {r.json()["id"] for r in responses if r.status_code == 201}
+    assert len(created) == 1
+    busy = [r for r in responses if r.status_code == 409]
+    assert all(r.headers.get("retry-after") for r in busy)
+    count = query(functions_db, "select count(*) from orders where external_reference = %s",
+                  (ref,))[0][0]
+    assert count == 1
+
+
+@pytest.mark.parametrize(("field", "body_change"), [
+    ("meter_id", {"meter_id": "seven"}),
+    ("meter_id", {"meter_id": -1}),
+    ("amount", {"amount": "0"}),
+    ("amount", {"amount": "-10"}),
+    ("amount", {"amount": "NaN"}),
+    ("amount", {"amount": "12.345"}),
+    ("currency", {"currency": "GBP"}),
+    ("payment_method", {"payment_method": "CASH"}),
+    ("payment_channel", {"payment_channel": ""}),
+    ("tariff", {"tariff": "1.00"}),
+])
+def test_bad_bodies_are_400_naming_the_field(api: Api, functions_db: Seeded, field: str,
+                                             body_change: dict[str, Any]) -> None:
+    meter, _ = a_meter(functions_db)
+    resp = create(api, {**topup(meter), **body_change})
+    assert resp.status_code == 400, resp.text
+    assert field in resp.json()["error"]
+
+
+def test_a_body_that_is_not_json_is_400(api: Api) -> None:
+    resp = api.post(URL, token=api.token(role="service_role"), content=b"{not json",
+                    headers={"Idempotency-Key": "x1", "Content-Type": "application/json"})
+    assert resp.status_code == 400
+
+
+# -- transitions --------------------------------------------------------------------------------
+
+def test_fifty_concurrent_completions_credit_the_meter_once(api: Api,
+                                                            functions_db: Seeded) -> None:
+    meter, tariff = a_meter(functions_db, DEV_B_ID)
+    order = create(api, topup(meter, "1234.56")).json()
+    before = query(functions_db, "select kwh_credit_available from meters where id = %s",
+                   (meter,))[0][0]
+    headers = {"Authorization": f"Bearer {api.token(role='service_role')}"}
+    responses = asyncio.run(_burst(api, "POST", f"{URL}/{order['id']}/complete", 50,
+                                   headers=headers))
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == 1 and statuses.count(409) == 49, statuses
+    expected_kwh = (Decimal("1234.56") / tariff).quantize(Decimal("0.0001"))
+    winner = next(r.json() for r in responses if r.status_code == 200)
+    assert winner["order_status"] == "COMPLETED" and winner["completed_at"]
+    assert Decimal(str(winner["kwh"])) == expected_kwh
+    after = query(functions_db, "select kwh_credit_available from meters where id = %s",
+                  (meter,))[0][0]
+    assert after - before == expected_kwh
+    ledger = query(functions_db, "select kwh from credit_ledger where order_id = %s",
+                   (order["id"],))
+    assert ledger == [(expected_kwh,)]
+
+
+@pytest.mark.parametrize(("first", "then"), [
+    ("complete", "fail"), ("complete", "cancel"), ("complete", "complete"),
+    ("fail", "complete"), ("cancel", "complete"), ("cancel", "fail"),
+])
+def test_illegal_transitions_are_409(api: Api, functions_db: Seeded, first: str,
+                                     then: str) -> None:
+    meter, _ = a_meter(functions_db)
+    order = create(api, topup(meter, "50.00")).json()
+    token = api.token(OPERATOR_ID)
+    assert api.post(f"{URL}/{order['id']}/{first}", token=token).status_code == 200
+    resp = api.post(f"{URL}/{order['id']}/{then}", token=token)
+    assert resp.status_code == 409
+    assert str(order["id"]) in resp.json()["error"]
+
+
+def test_failing_or_cancelling_credits_nothing(api: Api, functions_db: Seeded) -> None:
+    meter, _ = a_meter(functions_db)
+    for action, status in (("fail", "FAILED"), ("cancel", "CANCELLED")):
+        order = create(api, topup(meter, "75.00")).json()
+        resp = api.post(f"{URL}/{order['id']}/{action}", token=api.token(role="service_role"))
+        assert resp.json()["order_status"] == status and resp.json()["kwh"] is None
+        assert query(functions_db, "select count(*) from credit_ledger where order_id = %s",
+                     (order["id"],))[0][0] == 0
+
+
+def test_transitions_of_missing_orders_are_404(api: Api) -> None:
+    resp = api.post(f"{URL}/99999999/complete", token=api.token(OPERATOR_ID))
+    assert resp.status_code == 404
+
+
+def test_developers_cannot_transition(api: Api, functions_db: Seeded) -> None:
+    meter, _ = a_meter(functions_db)
+    order = create(api, topup(meter)).json()
+    resp = api.post(f"{URL}/{order['id']}/complete", token=api.token(DEV_A_ID))
+    assert resp.status_code == 403
+    status = query(functions_db, "select order_status::text from orders where id = %s",
+                   (order["id"],))[0][0]
+    assert status == "PENDING"
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-1", "9" * 25])
+def test_bad_order_ids_are_400(api: Api, raw: str) -> None:
+    resp = api.post(f"{URL}/{raw}/complete", token=api.token(OPERATOR_ID))
+    assert resp.status_code == 400
+    assert "id" in resp.json()["error"]
+
+
+def test_unknown_action_is_404(api: Api) -> None:
+    assert api.post(f"{URL}/1/refund", token=api.token(OPERATOR_ID)).status_code == 404
