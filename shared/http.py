@@ -316,6 +316,18 @@ async def read_json(request: Request, max_bytes: int | None = None) -> Any:
     :class:`HTTPError` 415 (not a JSON content type), 413 (too large, including chunked bodies
     with no Content-Length) or 400 (empty, not UTF-8, not JSON, NaN/Infinity).
     """
+    body = await read_body(request, max_bytes)
+    try:
+        # Decoded explicitly: json.loads(bytes) would also accept UTF-16/32, which JSON does not.
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # ValueError covers JSONDecodeError and ints longer than Python's digit limit.
+        raise BadRequest(_NOT_JSON) from None
+
+
+async def read_body(request: Request, max_bytes: int | None = None) -> bytes:
+    """The raw body of a JSON request, at most ``max_bytes`` (415/413 as for read_json), for
+    handlers that hand the bytes straight to a pydantic ``validate_json``."""
     limit = max_bytes
     if limit is None:
         limit = getattr(request.state, "max_body_bytes", DEFAULT_MAX_BODY_BYTES)
@@ -337,13 +349,7 @@ async def read_json(request: Request, max_bytes: int | None = None) -> Any:
     body = b"".join(chunks)
     # Cache it where Starlette's request.body()/json() look, so they still work afterwards.
     request._body = body
-
-    try:
-        # Decoded explicitly: json.loads(bytes) would also accept UTF-16/32, which JSON does not.
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        # ValueError covers JSONDecodeError and ints longer than Python's digit limit.
-        raise BadRequest(_NOT_JSON) from None
+    return body
 
 
 def _is_validation_error(exc: BaseException) -> bool:

@@ -94,6 +94,14 @@ class Settings:
             )
         return self.database_url
 
+    def require_timeseries_url(self) -> str:
+        if not self.timeseries_database_url:
+            raise SettingsError(
+                "TIMESERIES_DATABASE_URL is not set: point it at the time-series PostgreSQL"
+                " or TimescaleDB (locally, `nxt dev` sets it)"
+            )
+        return self.timeseries_database_url
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env

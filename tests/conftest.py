@@ -177,7 +177,18 @@ def functions_db(scratch: ScratchDatabases) -> Seeded:
 
 
 @pytest.fixture(scope="session")
-def api(functions_db: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def functions_ts(scratch: ScratchDatabases) -> str:
+    """The time-series plane beside functions_db: migrated (native engine), no readings."""
+    from nxt_cli.migrate import migrate_timeseries
+
+    url = scratch.create("nxt_functions_ts")
+    migrate_timeseries(url, engine="native")
+    return url
+
+
+@pytest.fixture(scope="session")
+def api(functions_db: Seeded, functions_ts: str,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """`nxt serve` in a subprocess on a free port: every function behind the local gateway."""
     import subprocess
     import sys
@@ -187,7 +198,8 @@ def api(functions_db: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Itera
     port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "functions.log"
     env = {k: v for k, v in os.environ.items() if k not in ("K_SERVICE", "JWT_SECRET")}
-    env.update(DATABASE_URL=functions_db.url, SUPABASE_JWT_SECRET=TEST_JWT_SECRET,
+    env.update(DATABASE_URL=functions_db.url, TIMESERIES_DATABASE_URL=functions_ts,
+               SUPABASE_JWT_SECRET=TEST_JWT_SECRET,
                PYTHONPATH=str(ROOT), NXT_SUPABASE_CONFIG=str(ROOT / "supabase" / "config.toml"),
                DB_POOL_MAX_SIZE="8")
     with log_path.open("w") as log:

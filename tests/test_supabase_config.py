@@ -188,9 +188,9 @@ def test_project_config_lines_match_the_text() -> None:
     orders_header = line_containing(text, "[functions.orders]")
     assert config.function("orders").line == orders_header
     assert config.line_of("functions.orders") == orders_header
-    assert config.line_of("functions.meter-consumption", "verify_jwt") == line_containing(
-        text, "verify_jwt = false"
-    )
+    header = line_containing(text, "[functions.meter-consumption]")
+    assert config.line_of("functions.meter-consumption", "verify_jwt") == header + 2
+    assert text.split("\n")[header + 1] == "verify_jwt = false"
     assert config.line_of("", "project_id") == line_containing(text, "project_id =")
 
 

@@ -1,0 +1,42 @@
+"""freshness: for the operator, how far behind each snapshot table is (GET)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import functions_framework.aio
+from starlette.requests import Request
+
+from shared.access import require_operator_or_service
+from shared.auth import Caller
+from shared.db import timeseries
+from shared.gate import JWT, gated
+from shared.http import NotFound, subpath
+
+from .models import OPERATIONS
+
+NAME = "freshness"
+
+
+@functions_framework.aio.http
+@gated(NAME, accepts={JWT}, methods=["GET"])
+async def freshness(request: Request, caller: Caller) -> Any:
+    match subpath(request):
+        case []:
+            require_operator_or_service(caller, "the freshness report")
+            from timeseries.freshness import report
+
+            async with timeseries().work() as conn:
+                tables = [f.as_dict() for f in await report(conn)]
+            return {"ok": all(t["status"] == "ok" for t in tables), "tables": tables}
+        case ["openapi.json"]:
+            return openapi()
+    raise NotFound("no such route")
+
+
+def openapi() -> dict[str, Any]:
+    from shared.openapi import build_document
+
+    return build_document(NAME, title="freshness", version="1.0.0", accepts={JWT},
+                          description="Freshness of the snapshot tables, for the operator.",
+                          operations=OPERATIONS)

@@ -1,0 +1,75 @@
+"""Query and response models of meter-consumption (legacy names kept: FROM, TO, offset,
+pageLimit, site), and its OpenAPI operations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from shared.openapi import Operation
+
+MAX_RANGE = timedelta(days=93)  # a quarter: bounds the work of one query
+MAX_OFFSET = 100_000  # deeper pages go by cursor, whose cost does not grow with depth
+
+
+def _utc(value: datetime) -> datetime:
+    # Legacy clients send ISO timestamps with and without a zone; without one means UTC,
+    # as the legacy function (a JavaScript Date on a UTC server) read them.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc)]
+
+
+class ConsumptionQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    from_: Timestamp = Field(alias="FROM", description="Start, inclusive (ISO 8601; UTC when"
+                             " no zone is given)")
+    to: Timestamp = Field(alias="TO", description="End, exclusive (ISO 8601)")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip (legacy paging;"
+                        " prefer cursor)")
+    page_limit: int = Field(20, alias="pageLimit", ge=1, le=1000, description="Rows per page")
+    site: str | None = Field(None, min_length=1, max_length=200,
+                             description="Grid name, case-insensitive")
+    meter: str | None = Field(None, min_length=1, max_length=200,
+                              description="Meter external reference")
+    cursor: str | None = Field(None, min_length=1, max_length=200,
+                               description="next_cursor of the previous page")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ConsumptionQuery:
+        if self.to <= self.from_:
+            raise ValueError("TO must be after FROM")
+        if self.to - self.from_ > MAX_RANGE:
+            raise ValueError(f"the range from FROM to TO is at most {MAX_RANGE.days} days;"
+                             " split the request")
+        if self.cursor is not None and self.offset:
+            raise ValueError("send either cursor or offset, not both")
+        return self
+
+
+class ConsumptionReading(BaseModel):
+    timestamp: datetime = Field(description="Start of the hour (UTC)")
+    meterId: str = Field(description="The meter's external reference")
+    energyConsumptionKwh: Decimal = Field(description="kWh in the hour, 3 decimals")
+    timeIntervalMinutes: int = Field(description="Always 60")
+    customerAccountId: int | None = Field(description="The customer's account id")
+
+
+class ConsumptionPage(BaseModel):
+    total: int | None = Field(description="Rows in the range (omitted, null, on cursor pages)")
+    offset: int
+    pageLimit: int
+    readings: list[ConsumptionReading]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null at"
+                                    " the end")
+
+
+OPERATIONS = (
+    Operation("GET", "/", "Hourly consumption per meter (legacy-compatible)",
+              {200: ("A page of hourly readings", ConsumptionPage)}, query=ConsumptionQuery),
+)

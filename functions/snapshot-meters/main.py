@@ -1,0 +1,26 @@
+"""snapshot-meters (hourly): the hourly per-meter snapshot for every closed hour that new
+readings touched, joined with the meters' dimension from the transactional plane."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import functions_framework.aio
+
+from shared.jobs import already_running, job_connection, scheduled
+from shared.settings import get_settings
+
+NAME = "snapshot-meters"
+
+
+@functions_framework.aio.cloud_event
+@scheduled(NAME, "5 * * * *")
+async def snapshot_meters() -> dict[str, Any]:
+    from shared.db import transactional
+
+    from .snapshot import build
+
+    async with job_connection(get_settings().require_timeseries_url(), NAME) as ts:
+        if ts is None:
+            return already_running(NAME)
+        return await build(ts, transactional())

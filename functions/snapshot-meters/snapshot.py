@@ -1,0 +1,96 @@
+"""Build the hourly per-meter snapshot for every closed hour that readings touched.
+
+The join strategy (the two planes live in different databases): the meters' dimension (meter,
+customer, grid, organization, DCU) is read from the transactional plane in one query and copied
+into a session temp table on the time-series connection; the build then joins readings with
+that copy in SQL. No cross-database join, no foreign data wrapper, and the dimension is read
+once per run rather than once per hour. A snapshot row records the dimension as it was when the
+hour was built, which is what the legacy snapshot did.
+
+Which hours: ingest appends the hour of every new reading to ts.pending_hours (append-only,
+so concurrent ingests never wait on each other). A run takes the queued entries of closed hours,
+widens them to every hour the new readings change (up to the neighbouring readings on both
+sides), and rebuilds those hours one day-long window per transaction. Each transaction first
+deletes the entries it took for its window, then rebuilds: an entry queued after the run read
+the queue is never deleted by it, so its hours are rebuilt by the next run; a run killed
+mid-way rolls back its open window and leaves those entries queued.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+CHUNK = timedelta(hours=24)
+
+_DIMENSION = """
+select m.id, m.meter_type::text, m.external_reference, m.external_system, m.meter_phase::text,
+       c.id, a.full_name, d.id, d.external_reference, g.id, g.name, o.id, o.name,
+       m.power_limit_watts, m.is_on, m.should_be_on, m.meter_type = 'FS', m.meter_type = 'HPS',
+       coalesce(c.is_hidden_from_reporting or g.is_hidden_from_reporting, true)
+         or m.deleted_at is not null or g.deleted_at is not null,
+       m.is_cabin_meter, n.id, a.id
+  from public.meters m
+  left join public.connections n on n.id = m.connection_id
+  left join public.customers c on c.id = n.customer_id
+  left join public.accounts a on a.id = c.account_id
+  left join public.grids g on g.id = c.grid_id
+  left join public.organizations o on o.id = g.organization_id
+  left join public.dcus d on d.id = m.dcu_id
+"""
+
+_PENDING = "select id, hour from ts.pending_hours where hour < %s"
+_TAKE = "delete from ts.pending_hours where id = any(%s)"
+
+
+def _chunks(lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
+    out = []
+    while lo < hi:
+        out.append((lo, min(hi, lo + CHUNK)))
+        lo += CHUNK
+    return out
+
+
+async def load_dimension(ts: Any, transactional: Any) -> int:
+    from timeseries.hourly import DIM_COLUMNS, acreate_meter_dim
+
+    async with transactional.transaction("service_role") as conn:
+        cur = await conn.execute(_DIMENSION)
+        rows = await cur.fetchall()
+    await acreate_meter_dim(ts)
+    columns = ", ".join(["meter_id", *(name for name, _ in DIM_COLUMNS)])
+    async with ts.cursor().copy(f"copy pg_temp.meter_dim ({columns}) from stdin") as copy:
+        for row in rows:
+            await copy.write_row(row)
+    return len(rows)
+
+
+async def build(ts: Any, transactional: Any, now: datetime | None = None) -> dict[str, Any]:
+    """`ts`: the job's direct connection (autocommit, holding the job's lock)."""
+    from timeseries.hourly import abuild_hours, ahours_to_rebuild
+
+    now = now or datetime.now(UTC)
+    closed = now.replace(minute=0, second=0, microsecond=0)
+    cur = await ts.execute(_PENDING, (closed,))
+    taken = await cur.fetchall()
+    if not taken:
+        return {"status": "done", "queued": 0, "hours": 0, "rows": 0}
+    meters = await load_dimension(ts, transactional)
+    ranges = await ahours_to_rebuild(ts, hours=sorted({hour for _, hour in taken}))
+    rows = 0
+    windows = _chunks(min(r.lo for r in ranges), max(r.hi for r in ranges)) if ranges else []
+    for lo, hi in windows:
+        async with ts.transaction():
+            await ts.execute(_TAKE, ([i for i, hour in taken if lo <= hour < hi],))
+            for r in ranges:
+                if r.lo < hi and r.hi > lo:
+                    result = await abuild_hours(ts, max(r.lo, lo), min(r.hi, hi),
+                                                meters=list(r.meters))
+                    rows += result.written
+    # Entries whose hours had no readings left to build from (nothing to widen).
+    leftover = [i for i, hour in taken if not any(lo <= hour < hi for lo, hi in windows)]
+    if leftover:
+        await ts.execute(_TAKE, (leftover,))
+    hours = sum(int((hi - lo) / timedelta(hours=1)) for lo, hi in windows)
+    return {"status": "done", "queued": len(taken), "hours": hours, "rows": rows,
+            "meters": meters}

@@ -1,0 +1,190 @@
+"""meter-consumption over real HTTP: the legacy envelope and paging, keyset cursors, filters,
+bounds, and who may call it (API keys and JWTs of aggregators and the operator)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import psycopg
+import pytest
+
+from nxt_cli.seed import AGGREGATOR_ID, DEV_A_ID, LENDER_ID, OPERATOR_ID
+from shared.api_keys import hash_api_key
+
+from .conftest import Api, Seeded
+
+pytestmark = pytest.mark.db
+
+URL = "/functions/v1/meter-consumption"
+T0 = datetime(2026, 10, 5, tzinfo=UTC)
+HOURS = 48
+# meter id -> (external reference, grid name, hidden)
+METERS = {9001: ("MTR-9001", "Gbamu", False), 9002: ("MTR-9002", "Gbamu", False),
+          9003: ("MTR-9003", "Okpokunou", False), 9004: ("MTR-9004", "Okpokunou", True),
+          9005: ("MTR-9005", "Akpabom", False)}
+
+
+def kwh(meter: int, hour: int) -> Decimal | None:
+    if meter == 9005 and hour % 7 == 0:
+        return None  # unknown (a long gap): never reported
+    return Decimal(meter % 10) + Decimal(hour) / Decimal(1000) + Decimal("0.0005")
+
+
+@pytest.fixture(scope="module")
+def hourly(functions_ts: str) -> list[tuple[datetime, str, Decimal]]:
+    """Snapshot rows written straight into ts.meter_hourly; the expected visible rows."""
+    from timeseries.partitions import ensure_partitions
+
+    rows = []
+    with psycopg.connect(functions_ts) as conn:
+        ensure_partitions(conn, "meter_hourly", T0, T0 + timedelta(hours=HOURS))
+        conn.execute("delete from ts.meter_hourly where meter_id = any(%s)", (list(METERS),))
+        for meter, (ref, grid, hidden) in METERS.items():
+            for h in range(HOURS):
+                rows.append((T0 + timedelta(hours=h), meter, kwh(meter, h), ref, grid, hidden,
+                             meter * 10))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "insert into ts.meter_hourly (created_at, meter_id, consumption_kwh,"
+                " external_reference, grid_name, is_hidden_from_reporting, customer_account_id)"
+                " values (%s, %s, %s, %s, %s, %s, %s)", rows)
+    visible = [(t, ref, c) for t, m, c, ref, _, hidden, _ in rows if c is not None and not hidden]
+    return sorted(visible, key=lambda r: (r[0], int(r[1][4:])))
+
+
+def params(**extra: Any) -> dict[str, Any]:
+    return {"FROM": T0.isoformat(), "TO": (T0 + timedelta(hours=HOURS)).isoformat(), **extra}
+
+
+def aggregator_key(functions_db: Seeded) -> str:
+    return functions_db.api_keys[0][1]
+
+
+def test_legacy_envelope_and_fields(api: Api, functions_db: Seeded, hourly: list[Any]) -> None:
+    resp = api.get(URL, params=params(), headers={"X-API-Key": aggregator_key(functions_db)})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert set(body) == {"total", "offset", "pageLimit", "readings", "next_cursor"}
+    assert (body["total"], body["offset"], body["pageLimit"]) == (len(hourly), 0, 20)
+    assert len(body["readings"]) == 20
+    first = body["readings"][0]
+    assert set(first) == {"timestamp", "meterId", "energyConsumptionKwh",
+                          "timeIntervalMinutes", "customerAccountId"}
+    t, ref, c = hourly[0]
+    assert datetime.fromisoformat(first["timestamp"]) == t
+    assert first["meterId"] == ref
+    # Rounded half away from zero, as PostgreSQL's round() (and the legacy toFixed) do.
+    assert Decimal(str(first["energyConsumptionKwh"])) == c.quantize(Decimal("0.001"),
+                                                                     ROUND_HALF_UP)
+    assert first["timeIntervalMinutes"] == 60
+    assert first["customerAccountId"] == 90010
+
+
+def test_missing_from_or_to_is_the_legacy_400(api: Api, functions_db: Seeded) -> None:
+    for missing in ("FROM", "TO"):
+        p = params()
+        del p[missing]
+        resp = api.get(URL, params=p, headers={"X-API-Key": aggregator_key(functions_db)})
+        assert resp.status_code == 400
+        assert resp.json() == {"error": "Missing required parameters: FROM, TO"}
+
+
+def test_bearer_api_key_works_as_the_legacy_code_read_it(api: Api, functions_db: Seeded,
+                                                        hourly: list[Any]) -> None:
+    resp = api.get(URL, params=params(pageLimit=5),
+                   headers={"Authorization": f"Bearer {aggregator_key(functions_db)}"})
+    assert resp.status_code == 200
+    assert len(resp.json()["readings"]) == 5
+
+
+def test_offset_pages_and_cursor_pages_agree(api: Api, functions_db: Seeded,
+                                             hourly: list[Any]) -> None:
+    headers = {"X-API-Key": aggregator_key(functions_db)}
+    by_offset: list[Any] = []
+    offset = 0
+    while True:
+        page = api.get(URL, params=params(offset=offset, pageLimit=37), headers=headers).json()
+        by_offset += page["readings"]
+        if len(page["readings"]) < 37:
+            break
+        offset += 37
+    by_cursor: list[Any] = []
+    cursor = None
+    while True:
+        extra = {"pageLimit": 37, **({"cursor": cursor} if cursor else {})}
+        page = api.get(URL, params=params(**extra), headers=headers).json()
+        by_cursor += page["readings"]
+        assert (page["total"] is None) == (cursor is not None)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert by_offset == by_cursor
+    assert [(r["meterId"]) for r in by_cursor] == [ref for _, ref, _ in hourly]
+
+
+def test_site_and_meter_filters(api: Api, functions_db: Seeded, hourly: list[Any]) -> None:
+    headers = {"X-API-Key": aggregator_key(functions_db)}
+    gbamu = api.get(URL, params=params(site="gBaMu", pageLimit=1000), headers=headers).json()
+    assert {r["meterId"] for r in gbamu["readings"]} == {"MTR-9001", "MTR-9002"}
+    one = api.get(URL, params=params(meter="MTR-9005", pageLimit=1000), headers=headers).json()
+    assert one["total"] == len([h for h in hourly if h[1] == "MTR-9005"]) < HOURS
+    hidden = api.get(URL, params=params(meter="MTR-9004"), headers=headers).json()
+    assert hidden["total"] == 0 and hidden["readings"] == []
+
+
+def test_naive_timestamps_mean_utc(api: Api, functions_db: Seeded, hourly: list[Any]) -> None:
+    headers = {"X-API-Key": aggregator_key(functions_db)}
+    naive = {"FROM": "2026-10-05T00:00:00", "TO": "2026-10-05T02:00:00", "pageLimit": 1000}
+    body = api.get(URL, params=naive, headers=headers).json()
+    assert body["total"] == len([h for h in hourly if h[0] < T0 + timedelta(hours=2)])
+
+
+@pytest.mark.parametrize(("extra", "word"), [
+    ({"pageLimit": "0"}, "pageLimit"), ({"pageLimit": "1001"}, "pageLimit"),
+    ({"pageLimit": "many"}, "pageLimit"), ({"offset": "-1"}, "offset"),
+    ({"offset": "100001"}, "offset"), ({"offset": "1e3"}, "offset"),
+    ({"FROM": "last week"}, "FROM"), ({"TO": "2026-02-30T00:00:00Z"}, "TO"),
+    ({"TO": "2026-10-01T00:00:00Z"}, "after FROM"),
+    ({"TO": "2027-06-01T00:00:00Z"}, "at most 93 days"),
+    ({"cursor": "not-a-cursor"}, "cursor"),
+    ({"cursor": "MTox", "offset": "5"}, "cursor"),
+])
+def test_bad_parameters_are_400(api: Api, functions_db: Seeded, extra: dict[str, str],
+                                word: str) -> None:
+    resp = api.get(URL, params=params(**extra),
+                   headers={"X-API-Key": aggregator_key(functions_db)})
+    assert resp.status_code == 400, resp.text
+    assert word in resp.json()["error"]
+
+
+def test_operator_and_service_role_jwts_may_read(api: Api, hourly: list[Any]) -> None:
+    for token in (api.token(OPERATOR_ID), api.token(role="service_role"),
+                  api.token(AGGREGATOR_ID)):
+        assert api.get(URL, params=params(), token=token).status_code == 200
+
+
+@pytest.mark.parametrize("org", [LENDER_ID, DEV_A_ID, None])
+def test_other_organizations_get_403(api: Api, org: int | None) -> None:
+    assert api.get(URL, params=params(), token=api.token(org)).status_code == 403
+
+
+def test_missing_unknown_and_locked_keys_are_401(api: Api, functions_db: Seeded) -> None:
+    assert api.get(URL, params=params()).status_code == 401
+    unknown = "nxt_abcdefgh_" + "A" * 43
+    assert api.get(URL, params=params(), headers={"X-API-Key": unknown}).status_code == 401
+    key = aggregator_key(functions_db)
+    digest = hash_api_key(key)
+    with psycopg.connect(functions_db.url) as conn:
+        conn.execute("update api_keys set is_locked = true where key_hash = %s", (digest,))
+    try:
+        assert api.get(URL, params=params(), headers={"X-API-Key": key}).status_code == 401
+    finally:
+        with psycopg.connect(functions_db.url) as conn:
+            conn.execute("update api_keys set is_locked = false where key_hash = %s",
+                         (digest,))
+
+
+def test_anon_jwt_is_401(api: Api) -> None:
+    assert api.get(URL, params=params(), token=api.token(role="anon")).status_code == 401

@@ -1,0 +1,1 @@
+"""Alembic environment of the time-series plane (see env.py)."""

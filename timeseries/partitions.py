@@ -1,0 +1,328 @@
+"""Time partitions: created ahead of the data, dropped past retention.
+
+On plain PostgreSQL ts.meter_readings is range-partitioned by UTC day
+(ts.meter_readings_pYYYYMMDD) and ts.meter_hourly by UTC month (ts.meter_hourly_pYYYYMM), with
+no default partition: a row whose partition is missing fails with check_violation instead of
+landing silently in a partition no maintenance can split or drop. Writers call
+`ensure_partitions` (or `aensure_partitions`) for a batch's time range before writing; the
+maintenance job (`maintain`) creates the coming days ahead and drops what is past retention.
+On TimescaleDB the extension creates chunks itself, so `ensure_partitions` is a no-op and
+`drop_expired` is drop_chunks.
+
+Locking, because ingest calls this inside its own transaction:
+- the fast path (every partition exists) is one catalog query and takes no lock;
+- a partition is created as a plain table and then ATTACHed, which takes SHARE UPDATE
+  EXCLUSIVE on the parent until the caller commits; readers and writers of the parent are not
+  blocked (CREATE TABLE ... PARTITION OF would take ACCESS EXCLUSIVE and block them all);
+- creators serialize on a transaction-level advisory lock per table and re-check under it.
+  Catching duplicate_table alone would not do: two concurrent CREATE TABLEs of one name make
+  the second fail on pg_type's unique index instead.
+
+The work is written once as a plan (a generator of statements) that a sync and an async
+driver run, so the ingest function (async psycopg) and the jobs (sync) share it. Names are
+built from a fixed table list and dates, and composed with sql.Identifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection, sql
+from psycopg.types.json import Jsonb
+
+from timeseries.engine import NATIVE, EngineInfo, driver_connection, engine_info, extension_schema
+
+T = TypeVar("T")
+Rows = list[tuple[Any, ...]]
+Step = tuple[sql.Composable, Sequence[Any] | None]
+Plan = Generator[Step, Rows, T]
+
+SCHEMA = "ts"
+
+# A guard against a bad timestamp (year 1970 or 2970) turning one batch into thousands of
+# tables: twice the default raw retention in days.
+MAX_PARTITIONS_PER_CALL = 800
+
+# How far ahead the maintenance job keeps partitions, so ingest rarely needs DDL at all.
+READINGS_AHEAD = timedelta(days=7)
+HOURLY_AHEAD = timedelta(days=31)
+
+MAINTENANCE_JOB = "timeseries.maintenance"
+
+
+@dataclass(frozen=True)
+class Layout:
+    table: str
+    column: str
+    monthly: bool
+
+
+LAYOUTS = {
+    "meter_readings": Layout("meter_readings", "ts", monthly=False),
+    "meter_hourly": Layout("meter_hourly", "created_at", monthly=True),
+}
+
+
+@dataclass(frozen=True)
+class Partition:
+    name: str
+    lower: datetime | None  # None: MINVALUE, or a bound this module cannot read
+    upper: datetime | None
+
+
+def layout(table: str) -> Layout:
+    """The layout of `table` ("meter_readings" or "ts.meter_readings"); ValueError otherwise."""
+    key = table.removeprefix(f"{SCHEMA}.")
+    try:
+        return LAYOUTS[key]
+    except KeyError:
+        raise ValueError(f"{table!r} is not a time-partitioned table; expected one of"
+                         f" {', '.join(sorted(LAYOUTS))}") from None
+
+
+def _utc(value: datetime | date) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: partitions are in UTC, pass an aware datetime")
+        return value.astimezone(UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def _floor(t: datetime, monthly: bool) -> datetime:
+    return t.replace(day=1 if monthly else t.day, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _next(t: datetime, monthly: bool) -> datetime:
+    if not monthly:
+        return t + timedelta(days=1)
+    return t.replace(year=t.year + 1, month=1) if t.month == 12 else t.replace(month=t.month + 1)
+
+
+def planned(table: str, lo: datetime | date, hi: datetime | date) -> list[Partition]:
+    """The partitions of `table` that cover [lo, hi], both ends included."""
+    spec = layout(table)
+    start, end = _utc(lo), _utc(hi)
+    if end < start:
+        start, end = end, start
+    out: list[Partition] = []
+    t = _floor(start, spec.monthly)
+    while t <= end:
+        if len(out) == MAX_PARTITIONS_PER_CALL:
+            raise ValueError(f"{start:%Y-%m-%d}..{end:%Y-%m-%d} needs more than"
+                             f" {MAX_PARTITIONS_PER_CALL} partitions of {spec.table}")
+        upper = _next(t, spec.monthly)
+        suffix = f"{t:%Y%m}" if spec.monthly else f"{t:%Y%m%d}"
+        out.append(Partition(f"{spec.table}_p{suffix}", t, upper))
+        t = upper
+    return out
+
+
+# -- the plans -----------------------------------------------------------------------------
+
+# The recorded engine and which of the names do not exist yet (to_regclass reads the latest
+# committed catalog, also under REPEATABLE READ, so the re-check under the lock sees a
+# partition another session just committed).
+_MISSING = sql.SQL(
+    "select (select engine from ts.engine_info),"
+    " coalesce(array_agg(n order by n) filter"
+    " (where to_regclass(format('ts.%%I', n)) is null), array[]::text[])"
+    " from unnest(%s::text[]) as n"
+)
+_LOCK = sql.SQL("select pg_advisory_xact_lock(hashtextextended(%s, 0))")
+
+
+def _lock_key(spec: Layout) -> str:
+    return f"nxt.timeseries.partitions.{spec.table}"
+
+
+def _check_plan(names: list[str]) -> Plan[tuple[str | None, list[str]]]:
+    rows = yield (_MISSING, (names,))
+    engine, missing = rows[0]
+    if engine is None:
+        raise RuntimeError("ts.engine_info is empty: the time-series schema is not migrated")
+    return engine, list(missing)
+
+
+def _create_plan(spec: Layout, wanted: list[Partition]) -> Plan[list[str]]:
+    yield (_LOCK, (_lock_key(spec),))
+    _, missing = yield from _check_plan([p.name for p in wanted])
+    parent = sql.Identifier(SCHEMA, spec.table)
+    created = []
+    for p in wanted:
+        if p.name not in missing:
+            continue
+        part = sql.Identifier(SCHEMA, p.name)
+        # LIKE ... INCLUDING ALL copies the columns, defaults, CHECK constraints and indexes,
+        # so ATTACH adopts the indexes instead of building new ones.
+        yield (sql.SQL("create table {} (like {} including all)").format(part, parent), None)
+        yield (sql.SQL("alter table {} attach partition {} for values from ({}) to ({})")
+               .format(parent, part, sql.Literal(p.lower), sql.Literal(p.upper)), None)
+        created.append(p.name)
+    return created
+
+
+def _run(conn: psycopg.Connection[Any], plan: Plan[T]) -> T:
+    try:
+        step = next(plan)
+        while True:
+            cur = conn.execute(*step)
+            step = plan.send(cur.fetchall() if cur.description else [])
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def _arun(conn: AsyncConnection[Any], plan: Plan[T]) -> T:
+    try:
+        step = next(plan)
+        while True:
+            cur = await conn.execute(*step)
+            step = plan.send(await cur.fetchall() if cur.description else [])
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+# -- public API ----------------------------------------------------------------------------
+
+
+def ensure_partitions(conn: Any, table: str, lo: datetime | date, hi: datetime | date
+                      ) -> list[str]:
+    """Create the partitions of `table` that [lo, hi] needs and that do not exist yet; returns
+    the names created. Idempotent, safe from concurrent sessions, a no-op on TimescaleDB.
+
+    Inside a transaction the work runs in a savepoint and becomes visible when the caller
+    commits; in autocommit mode it commits on its own.
+    """
+    spec = layout(table)
+    wanted = planned(table, lo, hi)
+    raw = driver_connection(conn)
+    engine, missing = _run(raw, _check_plan([p.name for p in wanted]))
+    if engine != NATIVE or not missing:
+        return []
+    with raw.transaction():
+        return _run(raw, _create_plan(spec, wanted))
+
+
+async def aensure_partitions(conn: AsyncConnection[Any], table: str, lo: datetime | date,
+                             hi: datetime | date) -> list[str]:
+    """`ensure_partitions` for an async psycopg connection (the ingest function's)."""
+    spec = layout(table)
+    wanted = planned(table, lo, hi)
+    engine, missing = await _arun(conn, _check_plan([p.name for p in wanted]))
+    if engine != NATIVE or not missing:
+        return []
+    async with conn.transaction():
+        return await _arun(conn, _create_plan(spec, wanted))
+
+
+_NATIVE_PARTITIONS = sql.SQL(
+    # pg_get_expr prints the bounds as literals in this session's settings, and the cast reads
+    # them back in the same session, so the round trip holds whatever the time zone.
+    "select c.relname::text, b[1]::timestamptz, b[2]::timestamptz"
+    " from pg_inherits i join pg_class c on c.oid = i.inhrelid"
+    " left join lateral regexp_match(pg_get_expr(c.relpartbound, c.oid),"
+    " $re$FROM \\('([^']+)'\\) TO \\('([^']+)'\\)$re$) as b on true"
+    " where i.inhparent = %s::regclass order by b[1]::timestamptz nulls first, 1"
+)
+_CHUNKS = sql.SQL(
+    "select chunk_schema || '.' || chunk_name, range_start, range_end"
+    " from timescaledb_information.chunks"
+    " where hypertable_schema = 'ts' and hypertable_name = %s order by range_start"
+)
+
+
+def _recorded(raw: psycopg.Connection[Any]) -> EngineInfo:
+    info = engine_info(raw)
+    if info is None:
+        raise RuntimeError("the time-series schema is not migrated (no ts.engine_info row)")
+    return info
+
+
+def list_partitions(conn: Any, table: str) -> list[Partition]:
+    """The partitions (native) or chunks (TimescaleDB) of `table`, oldest first."""
+    spec = layout(table)
+    raw = driver_connection(conn)
+    if _recorded(raw).is_native:
+        rows = raw.execute(_NATIVE_PARTITIONS, (f"{SCHEMA}.{spec.table}",)).fetchall()
+    else:
+        rows = raw.execute(_CHUNKS, (spec.table,)).fetchall()
+    return [Partition(name, lower, upper) for name, lower, upper in rows]
+
+
+def drop_expired(conn: Any, table: str, older_than: datetime) -> list[str]:
+    """Drop the partitions (chunks) of `table` holding only data older than `older_than`
+    (upper bound <= older_than); returns their names."""
+    spec = layout(table)
+    cutoff = _utc(older_than)
+    raw = driver_connection(conn)
+    if not _recorded(raw).is_native:
+        drop = sql.Identifier(extension_schema(raw), "drop_chunks")
+        rows = raw.execute(sql.SQL("select {}(%s::regclass, older_than => %s)::text")
+                           .format(drop), (f"{SCHEMA}.{spec.table}", cutoff)).fetchall()
+        return [r[0] for r in rows]
+    with raw.transaction():
+        # The creators' lock: a drop never interleaves with a create of the same partition.
+        raw.execute(_LOCK, (_lock_key(spec),))
+        victims = [p for p in list_partitions(raw, table)
+                   if p.upper is not None and p.upper <= cutoff]
+        for p in victims:
+            raw.execute(sql.SQL("drop table {}").format(sql.Identifier(SCHEMA, p.name)))
+    return [p.name for p in victims]
+
+
+# -- the maintenance job -------------------------------------------------------------------
+
+
+def maintain(conn: Any, now: datetime | None = None) -> dict[str, list[str]]:
+    """One run of the maintenance job: whatever the engine does not do by itself.
+
+    Native: partitions ahead (readings: 7 days, hourly: a month), raw readings past
+    engine_info.raw_retention dropped. TimescaleDB without policies (the Apache edition, or no
+    background workers): drop_chunks past retention, compress_chunk past compress_after, and
+    (in autocommit mode only, as TimescaleDB requires) a refresh of ts.readings_hourly. With
+    policies, TimescaleDB's own jobs do all of that and this only records the run.
+    """
+    raw = driver_connection(conn)
+    info = _recorded(raw)
+    now = _utc(now or datetime.now(UTC))
+    report: dict[str, list[str]] = {"created": [], "dropped": [], "compressed": [],
+                                    "refreshed": []}
+    if info.is_native:
+        report["created"] += ensure_partitions(raw, "meter_readings", now - timedelta(days=1),
+                                               now + READINGS_AHEAD)
+        report["created"] += ensure_partitions(raw, "meter_hourly", now, now + HOURLY_AHEAD)
+        report["dropped"] += drop_expired(raw, "meter_readings", now - info.raw_retention)
+    elif not info.has("policies"):
+        report["dropped"] += drop_expired(raw, "meter_readings", now - info.raw_retention)
+        if info.has("compression"):
+            report["compressed"] += _compress(raw, now - info.compress_after)
+        if info.has("continuous_aggregates") and raw.autocommit:
+            report["refreshed"] += _refresh(raw, now)
+    raw.execute(
+        "insert into ts.job_watermarks (job, watermark, details, updated_at)"
+        " values (%s, %s, %s, now()) on conflict (job) do update set"
+        " watermark = excluded.watermark, details = excluded.details, updated_at = now()",
+        (MAINTENANCE_JOB, now, Jsonb(report)))
+    return report
+
+
+def _compress(raw: psycopg.Connection[Any], older_than: datetime) -> list[str]:
+    ext = extension_schema(raw)
+    rows = raw.execute(sql.SQL(
+        "select {}(c, if_not_compressed => true)::text from {}(%s::regclass, older_than => %s)"
+        " as c").format(sql.Identifier(ext, "compress_chunk"), sql.Identifier(ext, "show_chunks")),
+        ("ts.meter_readings", older_than)).fetchall()
+    return [r[0] for r in rows if r[0]]
+
+
+def _refresh(raw: psycopg.Connection[Any], now: datetime) -> list[str]:
+    # The last three days up to the current hour: late readings beyond that need an explicit
+    # refresh (see the README on backfills).
+    end = now.replace(minute=0, second=0, microsecond=0)
+    proc = sql.Identifier(extension_schema(raw), "refresh_continuous_aggregate")
+    raw.execute(sql.SQL("call {}('ts.readings_hourly', %s::timestamptz, %s::timestamptz)")
+                .format(proc), (end - timedelta(days=3), end))
+    return ["ts.readings_hourly"]
