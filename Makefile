@@ -27,9 +27,10 @@ install: $(STAMP) $(TSDB_STAMP)
 dev: install
 	$(BIN)/nxt dev
 
-# Static checks: style, and the checked-in OpenAPI documents match the code.
+# Static checks: style, config.toml agrees with functions/, OpenAPI documents are current.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/nxt check
 	$(BIN)/nxt openapi --check
 
 # The whole suite; CI runs exactly this.
