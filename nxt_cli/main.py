@@ -313,6 +313,37 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from nxt_cli.backfill import backfill, parse_hour
+    from nxt_cli.stack import database_url, project_root, timeseries_database_url
+    from shared.http import to_json
+
+    lo, hi = parse_hour(args.from_, "from"), parse_hour(args.to, "to")
+    if hi <= lo:
+        print("nxt backfill: --to must be after --from", file=sys.stderr)
+        return 2
+    with database_url() as url:
+        os.environ["DATABASE_URL"] = url
+        ts_url = timeseries_database_url(url)
+        if not ts_url:
+            print("nxt backfill: set TIMESERIES_DATABASE_URL", file=sys.stderr)
+            return 2
+        os.environ["TIMESERIES_DATABASE_URL"] = ts_url
+        try:
+            result = asyncio.run(backfill(project_root(), ts_url, lo, hi))
+        except KeyboardInterrupt:
+            print("\ninterrupted: finished days are kept; run the same command to resume",
+                  file=sys.stderr)
+            return 130
+        except RuntimeError as exc:
+            print(f"nxt backfill: {exc}", file=sys.stderr)
+            return 1
+    print(to_json(result))
+    return 0
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from nxt_cli.check import run
 
@@ -373,6 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 when a checked-in document is stale")
     p.set_defaults(func=_cmd_openapi)
+
+    p = sub.add_parser("backfill", help="rebuild snapshots of a time range (resumable)")
+    p.add_argument("what", choices=("snapshots",))
+    p.add_argument("--from", dest="from_", required=True, help="ISO 8601 start (UTC if no zone)")
+    p.add_argument("--to", required=True, help="ISO 8601 end, exclusive")
+    p.set_defaults(func=_cmd_backfill)
 
     p = sub.add_parser("invoke", help="run a scheduled job now and print its result")
     p.add_argument("name", help="the job, e.g. snapshot-meters")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import warnings
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -96,7 +97,8 @@ def test_nxt_dev_starts_migrates_seeds_and_stops_cleanly(tmp_path: Path) -> None
     port, api_port = free_port(), free_port()
     project = _project_copy(tmp_path, port, api_port)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "K_SERVICE")}
-    env.update(PYTHONPATH=str(ROOT), SUPABASE_JWT_SECRET=TEST_JWT_SECRET)
+    env.update(PYTHONPATH=str(ROOT), SUPABASE_JWT_SECRET=TEST_JWT_SECRET,
+               NXT_DEMO_TELEMETRY_DAYS="2")
     proc = subprocess.Popen([sys.executable, "-m", "nxt_cli.main", "dev"], cwd=project, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -126,6 +128,14 @@ def test_nxt_dev_starts_migrates_seeds_and_stops_cleanly(tmp_path: Path) -> None
         assert resp.status_code == 200, resp.text
         assert resp.json()["total"] > 0
         assert httpx.get(f"{base}/orders").status_code == 401
+        # Demo telemetry and its snapshots: meter-consumption answers real figures at once.
+        assert "telemetry: " in output and "snapshot-meters: " in output
+        key = output.split("API key for Open Energy Data Co.: ")[1].split()[0]
+        now = datetime.now(UTC)
+        resp = httpx.get(f"{base}/meter-consumption", headers={"X-API-Key": key}, params={
+            "FROM": (now - timedelta(days=1)).isoformat(), "TO": now.isoformat()})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["total"] > 1000
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0
