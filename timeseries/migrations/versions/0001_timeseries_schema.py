@@ -182,7 +182,9 @@ select date_trunc('hour', ts, 'UTC') as hour, meter_id, count(*) as reading_coun
 """
 
 # materialized_only = false: buckets not yet materialized are computed from the raw rows at
-# query time, so the answer is right whether or not a refresh has run.
+# query time. A bucket already materialized does NOT see a late reading until the next refresh
+# (the refresh policy, or timeseries-maintenance where no policy runs): no function reads this
+# view; hourly consumption comes from ts.meter_hourly, which late readings do rebuild.
 READINGS_HOURLY_CAGG = """
 create materialized view ts.readings_hourly
 with (timescaledb.continuous, timescaledb.materialized_only = false) as
