@@ -35,14 +35,14 @@ def _bar(done: int, total: int, started: float, width: int = 30) -> str:
 
 async def backfill(root: Path, ts_url: str, lo: datetime, hi: datetime,
                    out: Any = sys.stderr) -> dict[str, Any]:
+    import importlib
+
     from psycopg.types.json import Jsonb
 
     from nxt_cli.functions import import_main
     from shared.db import close_all, transactional
     from shared.jobs import job_connection
     from timeseries.hourly import abuild_hours
-
-    import importlib
 
     package = import_main(root / "functions" / "snapshot-meters" / "main.py", "snapshot-meters")
     snapshot = importlib.import_module(f"{package.__name__}.snapshot")

@@ -2,9 +2,9 @@
 
 Each run rebuilds the last few local days of every grid (not only yesterday): late readings
 rebuild hourly snapshots, and the days that contain those hours must follow. Re-running a day
-gives the same row. Revenue counts completed energy top-ups in the grid's main currency. The table is the
-operator's business record, so it counts every meter and order of the grid, hidden ones
-included; a hidden grid still gets its own rows (readers filter by grid).
+gives the same row. Revenue counts completed energy top-ups in the grid's main currency.
+The table is the operator's business record, so it counts every meter and order of the grid,
+hidden ones included; a hidden grid still gets its own rows (readers filter by grid).
 """
 
 from __future__ import annotations
