@@ -162,16 +162,14 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         print(f"database: {_display_url(url)}")
         if ts_url:
             print(f"time-series database: {_display_url(ts_url)}")
-        server = _start_functions(url, args.port, ts_url)
-        try:
-            print("ready. Ctrl-C stops the stack.", flush=True)
-            while not stop.wait(0.5):
-                if server.poll() is not None:
-                    print("the functions server exited; stopping", file=sys.stderr)
-                    break
-            print("stopping...", flush=True)
-        finally:
-            _stop_process(server)
+        # Functions (reloaded on change), jobs on their schedules, keys: nxt_cli/emulator.py.
+        from nxt_cli.emulator import run_dev
+        from nxt_cli.stack import config_path, project_root
+        from shared.supabase_config import load_config
+
+        run_dev(project_root(), database_url=url, timeseries_url=ts_url,
+                port=args.port or load_config(config_path()).api_port, stop=stop,
+                run_jobs_now=args.run_jobs_now)
     print("stopped.", flush=True)
     return 0
 
@@ -196,47 +194,6 @@ def _seed_telemetry(url: str, ts_url: str) -> None:
         if done.returncode != 0:
             raise SystemExit(f"{job} failed while building the demo snapshots:\n{done.stderr}")
         print(f"{job}: {done.stdout.strip()}", flush=True)
-
-
-def _start_functions(database_url: str, port: int | None,
-                     timeseries_url: str | None = None) -> subprocess.Popen[bytes]:
-    """`nxt serve` as a child process, so a crash or a reload never takes the database down."""
-    from nxt_cli.stack import config_path
-    from shared.supabase_config import load_config
-
-    port = port or load_config(config_path()).api_port
-    env = {**os.environ, "DATABASE_URL": database_url}
-    if timeseries_url:
-        env["TIMESERIES_DATABASE_URL"] = timeseries_url
-    command = [sys.executable, "-m", "nxt_cli.main", "serve", "--port", str(port)]
-    proc = subprocess.Popen(command, env=env)  # noqa: S603 (our own CLI, fixed arguments)
-    _wait_for_port(port, proc)
-    print(f"functions: http://127.0.0.1:{port}/functions/v1/<name>", flush=True)
-    return proc
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import socket
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    _stop_process(proc)
-    raise SystemExit(f"the functions server did not start on port {port}")
-
-
-def _stop_process(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def build_gateway(root: object = None) -> tuple[object, list[str]]:
@@ -274,8 +231,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 2
     port = args.port or load_config(config_path()).api_port
     app, names = build_gateway()
-    print(f"serving {', '.join(names)} at http://{args.host}:{port}/functions/v1/<name>",
-          flush=True)
+    if not args.quiet:
+        print(f"serving {', '.join(names)} at http://{args.host}:{port}/functions/v1/<name>",
+              flush=True)
     uvicorn.run(app, host=args.host, port=port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
     return 0
 
@@ -344,6 +302,20 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    from nxt_cli.bundle import run
+    from nxt_cli.stack import project_root
+
+    return run(project_root(), args)
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from nxt_cli.deploy import run
+    from nxt_cli.stack import project_root
+
+    return run(project_root(), args)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from nxt_cli.check import run
 
@@ -392,11 +364,15 @@ def build_parser() -> argparse.ArgumentParser:
                        " management; `nxt dev` runs this for you)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=None, help="default: [api] port of config.toml")
+    p.add_argument("--quiet", action="store_true",
+                   help="no banner (`nxt dev` prints its own, once, not on every reload)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("dev", help="start the local stack: database, migrations, demo data,"
                        " and every function at http://127.0.0.1:<[api] port>/functions/v1/")
     p.add_argument("--port", type=int, default=None, help="default: [api] port of config.toml")
+    p.add_argument("--run-jobs-now", action="store_true",
+                   help="run every scheduled job once at start, then on its schedule")
     p.set_defaults(func=_cmd_dev)
 
     p = sub.add_parser("openapi", help="write each HTTP function's OpenAPI document to"
@@ -421,6 +397,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--functions-dir", help="default: the project's functions/")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("bundle", help="write dist/<name>/ and dist/<name>.zip: one function,"
+                       " self-contained and deployable")
+    p.add_argument("name", nargs="?", help="the function, e.g. customers")
+    p.add_argument("--all", action="store_true", help="every enabled function")
+    p.add_argument("--out", help="output directory (default: dist/ of the checkout)")
+    p.set_defaults(func=_cmd_bundle)
+
+    p = sub.add_parser("deploy", help="bundle and deploy every enabled function with gcloud")
+    p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--region", help="default: $NXT_DEPLOY_REGION, else europe-west1")
+    p.add_argument("--out", help="bundle directory (default: dist/ of the checkout)")
+    p.set_defaults(func=_cmd_deploy)
     return parser
 
 

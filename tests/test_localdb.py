@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from shared.auth import mint_token
+from shared.auth import JWTVerifier, mint_token
 
 from .conftest import TEST_JWT_SECRET
 
@@ -99,8 +99,9 @@ def test_nxt_dev_starts_migrates_seeds_and_stops_cleanly(tmp_path: Path) -> None
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "K_SERVICE")}
     env.update(PYTHONPATH=str(ROOT), SUPABASE_JWT_SECRET=TEST_JWT_SECRET,
                NXT_DEMO_TELEMETRY_DAYS="2")
-    proc = subprocess.Popen([sys.executable, "-m", "nxt_cli.main", "dev"], cwd=project, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "nxt_cli.main", "dev", "--run-jobs-now"],
+                            cwd=project, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     try:
         assert proc.stdout is not None
@@ -136,6 +137,25 @@ def test_nxt_dev_starts_migrates_seeds_and_stops_cleanly(tmp_path: Path) -> None
             "FROM": (now - timedelta(days=1)).isoformat(), "TO": now.isoformat()})
         assert resp.status_code == 200, resp.text
         assert resp.json()["total"] > 1000
+        # What a Supabase client needs: the API URL, and keys signed with the local secret.
+        assert f"API URL: http://127.0.0.1:{api_port}\n" in output
+        anon = output.split("anon key: ")[1].split()[0]
+        service = output.split("service_role key: ")[1].split()[0]
+        verifier = JWTVerifier(hs256_secret=TEST_JWT_SECRET)
+        assert verifier.verify(anon)["role"] == "anon"
+        assert verifier.verify(service)["role"] == "service_role"
+        resp = httpx.get(f"{base}/orders", params={"size": 1},
+                         headers={"Authorization": f"Bearer {service}", "apikey": anon})
+        assert resp.status_code == 200, resp.text
+        # --run-jobs-now: every scheduled job runs at once, each run ending in one line.
+        job_line = ""
+        while time.monotonic() < deadline and not job_line:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            job_line = line if line.startswith("job sync-orders: ") else ""
+        assert job_line.startswith("job sync-orders: done in "), "".join(lines)
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0
