@@ -1,0 +1,499 @@
+"""`nxt bundle <name>`: one function as a self-contained deployable directory, and its zip.
+
+`dist/<name>/` holds what `functions-framework --target <target> --source main.py`, run from
+inside it, needs, and nothing else:
+
+- `main.py` and the other files of `functions/<name>/` (its sibling modules);
+- `shared/`, and every other first-party package the function's code reaches (`timeseries/` for
+  the functions that import it), without `__pycache__`, tests or alembic migrations;
+- `supabase/config.toml` with only `[functions.<name>]` (and `[auth] jwt_secret` when it is an
+  `env(...)` reference, never a literal): `shared.supabase_config` finds it by walking up from
+  the working directory, and failing that from the bundled `shared/`, so nothing has to point
+  at it;
+- `requirements.txt`: the distributions the function's code imports, pinned (`==`) to the
+  versions installed here, with the extras pyproject.toml asks of them.
+
+What a function's code reaches is worked out statically with `ast`, lazy imports included, per
+top-level definition rather than per module: `timeseries.engine` imports SQLAlchemy only inside
+`make_engine`, which no function calls, so no function ships SQLAlchemy. Imports under
+`if TYPE_CHECKING:` never run and are not followed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+import shutil
+import sys
+import tomllib
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from nxt_cli.functions import discover
+
+# Always installed: it is the server that loads main.py, whether or not the code imports it.
+FRAMEWORK = "functions-framework"
+# Every function carries the runtime package, even one whose code never reaches it.
+ALWAYS_BUNDLED = ("shared",)
+# First-party packages that are tooling: a function importing them cannot be deployed.
+NEVER_BUNDLED = frozenset({"nxt_cli", "tests", "bench"})
+# Never copied: caches, tests, and alembic environments (migrations run from `nxt`, not from a
+# function).
+SKIPPED_DIRS = frozenset({"__pycache__", "tests", "migrations", ".pytest_cache", ".ruff_cache"})
+# Zip entries get one fixed time, so the same bundle always zips to the same bytes.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_FN = "@fn"  # the pseudo-package a function's own modules are named under
+_ENV_REF = re.compile(r"env\((.*)\)")  # as shared.supabase_config reads references
+_REQUIREMENT = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
+_EXTRA_MARKER = re.compile(r"""extra\s*==\s*['"]([^'"]+)['"]""")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class BundleError(Exception):
+    """A function cannot be bundled; the message says why and what to change."""
+
+
+# -- what a function's code reaches -------------------------------------------------------------
+
+Key = tuple[str, str]  # (module, unit): unit "" is the module's import-time code, "*" all of it
+
+
+@dataclass
+class _Unit:
+    reaches: set[Key] = field(default_factory=set)  # first-party code its imports name
+    third_party: set[str] = field(default_factory=set)  # top-level modules it imports
+    names: set[str] = field(default_factory=set)  # names and attribute names it reads
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What running a function may execute, as far as the source shows."""
+
+    packages: frozenset[str]  # first-party top-level packages, e.g. {"shared", "timeseries"}
+    third_party: frozenset[str]  # top-level modules not in the stdlib, e.g. {"psycopg"}
+    names: frozenset[str]  # every name and attribute name the reached code reads
+    units: frozenset[Key]  # the definitions reached ("" for a module's import-time code)
+    modules: frozenset[Path]  # files of the first-party modules reached
+
+    def touches(self, marker: str) -> bool:
+        """Whether reached code reads `marker`: a name, or "module:definition" reached."""
+        module, colon, unit = marker.partition(":")
+        return (module, unit) in self.units if colon else marker in self.names
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _walk(nodes: Iterable[ast.AST]) -> Iterator[ast.AST]:
+    """ast.walk over several nodes, skipping `if TYPE_CHECKING:` bodies (they never run)."""
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            stack.extend(node.orelse)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+
+
+class _Analysis:
+    def __init__(self, root: Path, function_dir: Path) -> None:
+        self.root = root
+        self.function_dir = function_dir
+        self._units: dict[str, dict[str, _Unit]] = {}
+        self._paths: dict[str, Path] = {}
+
+    def locate(self, module: str) -> Path | None:
+        """The file of a first-party module (dotted; the function's own under `@fn.`)."""
+        parts = module.split(".")
+        if parts[0] == _FN:
+            stem = self.function_dir.joinpath(*parts[1:])
+        else:
+            stem = self.root.joinpath(*parts)
+        for candidate in (stem.with_suffix(".py"), stem / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def is_first_party(self, top: str) -> bool:
+        return top == _FN or self.locate(top) is not None
+
+    def units(self, module: str) -> dict[str, _Unit]:
+        if module not in self._units:
+            path = self.locate(module)
+            if path is None:
+                raise BundleError(f"cannot find module {module} (imported by the function's code)")
+            self._paths[module] = path
+            self._units[module] = self._parse(module, path)
+        return self._units[module]
+
+    def _parse(self, module: str, path: Path) -> dict[str, _Unit]:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        import_time: list[ast.AST] = []
+        units: dict[str, _Unit] = {}
+        for stmt in tree.body:
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+                # Decorators and defaults run at import; the body only when called.
+                import_time += [*stmt.decorator_list, *stmt.args.defaults,
+                                *(d for d in stmt.args.kw_defaults if d is not None)]
+                units[stmt.name] = self._unit([stmt], package)
+            elif isinstance(stmt, ast.ClassDef):
+                import_time += [*stmt.decorator_list, *stmt.bases, *stmt.keywords,
+                                *(s for s in stmt.body if not isinstance(
+                                    s, ast.FunctionDef | ast.AsyncFunctionDef))]
+                units[stmt.name] = self._unit([stmt], package)
+            elif not _is_main_guard(stmt):
+                import_time.append(stmt)
+        units[""] = self._unit(import_time, package)
+        return units
+
+    def _unit(self, nodes: list[ast.AST], package: str) -> _Unit:
+        unit = _Unit()
+        for node in _walk(nodes):
+            if isinstance(node, ast.Name):
+                unit.names.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                unit.names.add(node.attr)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    self._import(unit, alias.name, None)
+            elif isinstance(node, ast.ImportFrom):
+                base = _resolve_relative(node, package)
+                for alias in node.names:
+                    self._import(unit, base, alias.name)
+        return unit
+
+    def _import(self, unit: _Unit, module: str, name: str | None) -> None:
+        top = module.partition(".")[0]
+        if top in sys.stdlib_module_names:
+            return
+        if not self.is_first_party(top):
+            unit.third_party.add(top)
+            return
+        if top in NEVER_BUNDLED:
+            raise BundleError(f"the function's code imports {module}, which is tooling and is"
+                              " never deployed")
+        if name is None or name == "*":
+            unit.reaches.add((module, "*"))  # used through attributes we do not follow
+        elif self.locate(f"{module}.{name}") is not None:
+            unit.reaches.add((f"{module}.{name}", "*"))  # `from shared import db`
+        else:
+            unit.reaches.add((module, name))
+
+    def own_modules(self) -> list[str]:
+        """The function's own modules (main and its siblings): all of them are its code."""
+        paths = [p for p in sorted(self.function_dir.rglob("*.py")) if not _skipped(p)]
+        return [".".join((_FN, *p.relative_to(self.function_dir).with_suffix("").parts))
+                for p in paths]
+
+    def run(self) -> Reach:
+        queue: list[Key] = [(module, "*") for module in self.own_modules()]
+        seen: set[Key] = set()
+        third_party: set[str] = set()
+        names: set[str] = set()
+        while queue:
+            key = queue.pop()
+            if key in seen:
+                continue
+            seen.add(key)
+            module, name = key
+            units = self.units(module)
+            if name == "*":
+                queue += [(module, n) for n in units]
+                continue
+            if name not in units:  # a constant or a re-exported name: importing runs it
+                queue.append((module, ""))
+                continue
+            # A definition runs only once its module, and the packages above it, are imported.
+            parents = module.split(".")
+            queue += [(".".join(parents[:i]), "") for i in range(1, len(parents) + 1)
+                      if parents[0] != _FN]
+            unit = units[name]
+            queue += sorted(unit.reaches)
+            queue += [(module, n) for n in unit.names if n in units and n]
+            third_party |= unit.third_party
+            names |= unit.names
+        packages = {m.partition(".")[0] for m, _ in seen} - {_FN}
+        return Reach(packages=frozenset(packages), third_party=frozenset(third_party),
+                     names=frozenset(names), units=frozenset(k for k in seen if k[1] != "*"),
+                     modules=frozenset(self._paths.values()))
+
+
+def _is_main_guard(stmt: ast.stmt) -> bool:
+    return (isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Compare)
+            and isinstance(stmt.test.left, ast.Name) and stmt.test.left.id == "__name__")
+
+
+def _resolve_relative(node: ast.ImportFrom, package: str) -> str:
+    if not node.level:
+        return node.module or ""
+    parts = package.split(".")
+    base = parts[: len(parts) - node.level + 1]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def analyse(root: Path, name: str) -> Reach:
+    """What function `name` of checkout `root` reaches: its packages, imports and names."""
+    return _Analysis(root, root / "functions" / name).run()
+
+
+# -- requirements -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class Pin:
+    key: str  # canonical name, for sorting and comparing
+    name: str
+    version: str
+    extras: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        extras = f"[{','.join(self.extras)}]" if self.extras else ""
+        return f"{self.name}{extras}=={self.version}"
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared_extras(root: Path) -> dict[str, tuple[str, ...]]:
+    """The extras pyproject.toml asks of each runtime dependency: psycopg -> (binary, pool)."""
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    extras: dict[str, tuple[str, ...]] = {}
+    for line in project.get("dependencies", []):
+        match = _REQUIREMENT.match(line)
+        if match and match[2]:
+            wanted = {e.strip() for e in match[2].split(",") if e.strip()}
+            key = canonical(match[1])
+            extras[key] = tuple(sorted(wanted | set(extras.get(key, ()))))
+    return extras
+
+
+def _pin(dist: str, extras: tuple[str, ...] = ()) -> Pin:
+    try:
+        meta = metadata.metadata(dist)
+    except metadata.PackageNotFoundError:
+        raise BundleError(f"{dist} is not installed in this environment") from None
+    return Pin(canonical(meta["Name"]), meta["Name"], meta["Version"], extras)
+
+
+def _extra_dists(dist: str, extras: tuple[str, ...]) -> list[str]:
+    """The distributions `dist[extras]` adds that are installed here (so their markers held)."""
+    found = []
+    for line in metadata.requires(dist) or []:
+        requirement, _, marker = line.partition(";")
+        extra = _EXTRA_MARKER.search(marker)
+        match = _REQUIREMENT.match(requirement)
+        if extra and match and extra[1] in extras:
+            try:
+                metadata.version(match[1])
+            except metadata.PackageNotFoundError:
+                continue
+            found.append(match[1])
+    return found
+
+
+def requirements(root: Path, third_party: Iterable[str]) -> list[Pin]:
+    """Pinned distributions providing `third_party` imports, functions-framework, and the
+    extras pyproject.toml asks of them (psycopg[binary,pool] -> psycopg-binary, psycopg-pool)."""
+    providers = metadata.packages_distributions()
+    dists = {FRAMEWORK}
+    for top in third_party:
+        if top not in providers:
+            raise BundleError(f"no installed distribution provides the module {top!r}")
+        dists.update(providers[top])  # a namespace package may come from several
+    extras = declared_extras(root)
+    # A distribution the project gets as an extra of another (psycopg-pool, from psycopg[pool])
+    # works through that other one, which it need not declare: psycopg-pool imports psycopg
+    # without depending on it.
+    needed = {canonical(d) for d in dists}
+    for parent, wanted in extras.items():
+        if needed & {canonical(d) for d in _extra_dists(parent, wanted)}:
+            dists.add(parent)
+    pins: dict[str, Pin] = {}
+    for dist in sorted(dists):
+        pin = _pin(dist, extras.get(canonical(dist), ()))
+        pins[pin.key] = pin
+        for extra_dist in _extra_dists(dist, pin.extras):
+            extra_pin = _pin(extra_dist)
+            pins.setdefault(extra_pin.key, extra_pin)
+    return sorted(pins.values())
+
+
+# -- the bundled config -------------------------------------------------------------------------
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_value(key)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        # A JSON string is a valid TOML basic string (the escapes json.dumps emits are TOML's).
+        return json.dumps(value, ensure_ascii=False)
+    raise BundleError(f"unexpected value {value!r} in the function's config table")
+
+
+def minimal_config(config_path: Path, name: str) -> str:
+    """config.toml for the bundle: the function's own table, entrypoint pointing at the bundle's
+    main.py, and `[auth] jwt_secret` only when it is an `env(...)` reference."""
+    raw = tomllib.loads(config_path.read_text(encoding="utf-8-sig"))
+    table = raw.get("functions", {}).get(name)
+    if not isinstance(table, dict):
+        raise BundleError(f"{config_path}: no [functions.{name}] table (run `nxt check`)")
+    lines = [f"# supabase/config.toml of the {name} bundle, written by `nxt bundle`: only what",
+             "# the function reads at run time. Edit the project's config.toml, not this.", ""]
+    secret = raw.get("auth", {}).get("jwt_secret")
+    if isinstance(secret, str) and _ENV_REF.fullmatch(secret):
+        lines += ["[auth]", f"jwt_secret = {_toml_value(secret)}", ""]
+    lines.append(f"[functions.{_toml_key(name)}]")
+    # import_map and static_files are Deno bundler settings; the Python runtime never reads them.
+    for key in ("enabled", "verify_jwt"):
+        if key in table:
+            lines.append(f"{key} = {_toml_value(table[key])}")
+    lines.append('entrypoint = "../main.py"')
+    return "\n".join(lines) + "\n"
+
+
+# -- writing the bundle -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bundle:
+    name: str
+    directory: Path
+    archive: Path
+    pins: tuple[Pin, ...]
+    packages: tuple[str, ...]
+    files: int
+    size: int  # bytes of the directory's files
+    archive_size: int
+
+
+def _skipped(path: Path) -> bool:
+    name = path.name
+    return (name.endswith((".pyc", ".pyo")) or name == "conftest.py"
+            or (name.startswith("test_") and name.endswith(".py")) or name.endswith("_test.py"))
+
+
+def _ignore(directory: str, names: list[str]) -> set[str]:
+    return {n for n in names if n in SKIPPED_DIRS or _skipped(Path(directory, n))}
+
+
+def _clear(target: Path) -> None:
+    """Remove a previous bundle; refuse to delete a directory that is something else."""
+    if not target.exists():
+        return
+    looks_like_bundle = (target / "requirements.txt").is_file() and (target / "main.py").is_file()
+    if not (looks_like_bundle or (target.is_dir() and not any(target.iterdir()))):
+        raise BundleError(f"{target} exists and is not a bundle; refusing to replace it")
+    shutil.rmtree(target)
+
+
+def write_zip(directory: Path, archive: Path) -> Path:
+    """Zip the directory's files at the archive's root, in a fixed order with fixed times."""
+    partial = archive.with_name(archive.name + ".partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(path.relative_to(directory).as_posix(), date_time=ZIP_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, path.read_bytes())
+    partial.replace(archive)
+    return archive
+
+
+def bundle(root: Path, name: str, out: Path) -> Bundle:
+    """Write `out/<name>/` and `out/<name>.zip` for function `name` of checkout `root`."""
+    source = root / "functions" / name
+    if not (source / "main.py").is_file():
+        raise BundleError(f"no function {name!r} (functions/{name}/main.py)")
+    config = minimal_config(root / "supabase" / "config.toml", name)
+    reach = analyse(root, name)
+    for path in reach.modules:
+        if any(part in SKIPPED_DIRS for part in path.relative_to(root).parts):
+            raise BundleError(f"the function reaches {path.relative_to(root)}, which bundles"
+                              " leave out")
+    pins = requirements(root, reach.third_party)
+    packages = tuple(sorted(set(ALWAYS_BUNDLED) | reach.packages))
+    target = out / name
+    for source_dir in (source, *(root / p for p in packages)):
+        if target.resolve().is_relative_to(source_dir.resolve()):
+            raise BundleError(f"{out} is inside {source_dir}, which the bundle copies")
+    _clear(target)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, target, ignore=_ignore)
+    for package in packages:
+        if (target / package).exists():
+            raise BundleError(f"functions/{name}/{package} would hide the {package} package")
+        shutil.copytree(root / package, target / package, ignore=_ignore)
+    for own in ("supabase", "requirements.txt"):
+        if (target / own).exists():
+            raise BundleError(f"functions/{name}/{own} clashes with what the bundle writes")
+    (target / "supabase").mkdir()
+    (target / "supabase" / "config.toml").write_text(config)
+    header = (f"# {name}: what its code imports, pinned to the versions `nxt bundle` found"
+              " installed.\n")
+    (target / "requirements.txt").write_text(header + "".join(f"{p}\n" for p in pins))
+    archive = write_zip(target, out / f"{name}.zip")
+    files = [p for p in target.rglob("*") if p.is_file()]
+    return Bundle(name=name, directory=target, archive=archive, pins=tuple(pins),
+                  packages=packages, files=len(files), size=sum(p.stat().st_size for p in files),
+                  archive_size=archive.stat().st_size)
+
+
+def enabled_functions(root: Path) -> tuple[list[str], list[str]]:
+    """(functions to bundle and deploy, notes on those skipped), in name order."""
+    from shared.supabase_config import ConfigError, load_config
+
+    config = load_config(root / "supabase" / "config.toml")
+    names, notes = [], []
+    for name in discover(root):
+        if name not in config.function_names():
+            notes.append(f"skipped {name}: no [functions.{name}] in supabase/config.toml"
+                         " (run `nxt check`)")
+            continue
+        try:
+            enabled = config.function(name).enabled
+        except ConfigError as exc:
+            raise BundleError(str(exc)) from None
+        if enabled:
+            names.append(name)
+        else:
+            notes.append(f"skipped {name}: enabled = false in supabase/config.toml")
+    return names, notes
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.0f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
+
+
+def run(root: Path, args: argparse.Namespace) -> int:
+    """`nxt bundle`: print one line per bundle, notes for skipped functions; exit 1 on error."""
+    out = Path(args.out) if args.out else root / "dist"
+    if args.all == bool(args.name):
+        print("nxt bundle: name one function, or pass --all", file=sys.stderr)
+        return 2
+    try:
+        names, notes = enabled_functions(root) if args.all else ([args.name], [])
+        for note in notes:
+            print(note)
+        for name in names:
+            b = bundle(root, name, out)
+            print(f"{b.directory}: {b.files} files, {_size(b.size)}; {b.archive}"
+                  f" {_size(b.archive_size)}; packages {', '.join(b.packages)}; requires"
+                  f" {', '.join(p.name for p in b.pins)}")
+    except BundleError as exc:
+        print(f"nxt bundle: {exc}", file=sys.stderr)
+        return 1
+    return 0
