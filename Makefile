@@ -41,5 +41,12 @@ test: install lint
 db-tests: install
 	$(BIN)/python -m pytest -m db
 
+# Every hot path against its floor, in one run (bench/README.md). Starts its own database and
+# servers; SIZE=full (default, ~10 min) measures, SIZE=smoke (CI, under 2 min) keeps it working.
+SIZE ?= full
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --size $(SIZE)
+
 clean:
 	rm -rf $(VENV) .nxt .pytest_cache .ruff_cache

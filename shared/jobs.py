@@ -98,7 +98,10 @@ async def job_connection(url: str, name: str) -> AsyncIterator[Any | None]:
         if not (row and row[0]):
             yield None
             return
+        # JIT compiles the snapshot's window-function plans for longer than they then run
+        # (measured: 1.75 s with it, 0.44 s without on PostgreSQL 15 with jit=on).
         await conn.execute("set timezone = 'UTC'")
+        await conn.execute("set jit = off")
         try:
             yield conn
         finally:

@@ -1,0 +1,112 @@
+"""The floor of the page rows: the SQL that `customers` and `orders` run for the operator's
+default page, through a bare psycopg pool, the rows returned as JSON.
+
+No JWT verification, no query validation, no pool health check: only the same statements,
+sent the same way (no prepared statements, as shared.db), including the one that sets the
+caller's role and claims, so row-level security returns the same rows (the benchmark checks
+that it does before it measures).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import functions_framework.aio
+from psycopg_pool import AsyncConnectionPool
+from starlette.requests import Request
+from starlette.responses import Response
+
+CLAIMS: dict[str, Any] = json.loads(os.environ.get("FLOOR_CLAIMS", "{}"))
+
+# shared.db's request prologue, byte for byte.
+BEGIN = (
+    "select set_config('role', %s, true),"
+    " set_config('request.jwt.claims', %s, true),"
+    " set_config('request.jwt.claim.sub', %s, true),"
+    " set_config('request.jwt.claim.role', %s, true),"
+    " set_config('statement_timeout', %s, true)"
+)
+
+# functions/customers/queries.py, rendered for the named view and the default order.
+CUSTOMERS = """select c.id, a.full_name as full_name, g.name as grid, count(*) over () as total
+  from public.customers c
+  join public.grids g on g.id = c.grid_id
+  left join public.accounts a on a.id = c.account_id
+ where g.deleted_at is null
+   and (%(include_hidden)s or (not c.is_hidden_from_reporting and not g.is_hidden_from_reporting))
+   and (%(grid)s::bigint is null or c.grid_id = %(grid)s::bigint)
+   and (%(created_from)s::timestamptz is null or c.created_at >= %(created_from)s::timestamptz)
+   and (%(created_to)s::timestamptz is null or c.created_at < %(created_to)s::timestamptz)
+ order by c.id asc, c.id asc limit %(limit)s offset %(offset)s"""
+
+# functions/orders/queries.py, likewise (named view: customer names joined).
+ORDERS = """select o.id, o.created_at, o.amount, o.order_status::text, o.currency::text,
+       o.tariff, g.name, a.full_name, count(*) over ()
+  from public.orders o
+  left join public.grids g on g.id = o.historical_grid_id
+  left join public.customers c on c.id = o.customer_id
+  left join public.accounts a on a.id = c.account_id
+ where o.order_status = %(status)s::public.order_status
+   and o.meta_order_type = %(type)s::public.order_type
+   and (%(named)s or not o.meta_is_hidden_from_reporting)
+   and (%(grid)s::bigint is null or o.historical_grid_id = %(grid)s::bigint)
+   and (%(created_from)s::timestamptz is null or o.created_at >= %(created_from)s::timestamptz)
+   and (%(created_to)s::timestamptz is null or o.created_at < %(created_to)s::timestamptz)
+ order by o.id asc, o.id asc limit %(limit)s offset %(offset)s"""
+
+CUSTOMER_KEYS = ("id", "full_name", "grid")
+ORDER_KEYS = ("id", "created_at", "amount", "order_status", "currency", "tariff", "grid",
+              "customer")
+
+_pool: AsyncConnectionPool | None = None
+_lock = asyncio.Lock()
+
+
+async def pool() -> AsyncConnectionPool:
+    global _pool
+    async with _lock:
+        if _pool is None:
+            _pool = AsyncConnectionPool(os.environ["DATABASE_URL"], min_size=0,
+                                        max_size=int(os.environ.get("DB_POOL_MAX_SIZE", "4")),
+                                        kwargs={"prepare_threshold": None}, open=False)
+            await _pool.open()
+    return _pool
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+async def _page(sql: str, params: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    role = CLAIMS.get("role", "authenticated")
+    claims = json.dumps({**CLAIMS, "role": role}, separators=(",", ":"), default=str)
+    async with (await pool()).connection() as conn, conn.transaction():
+        await conn.execute(BEGIN, (role, claims, str(CLAIMS.get("sub") or ""), role, "10000"))
+        cur = await conn.execute(sql, params)
+        rows = await cur.fetchall()
+    width = len(keys)
+    return {"total": rows[0][width] if rows else 0,
+            "entries": [dict(zip(keys, r[:width], strict=True)) for r in rows]}
+
+
+@functions_framework.aio.http
+async def floor(request: Request) -> Response:
+    size = int(request.query_params.get("size", "100"))
+    page = int(request.query_params.get("page", "1"))
+    common = {"grid": None, "created_from": None, "created_to": None, "limit": size,
+              "offset": (page - 1) * size}
+    if request.url.path.rstrip("/").endswith("/orders"):
+        body = await _page(ORDERS, {**common, "status": "COMPLETED", "type": "ENERGY_TOPUP",
+                                    "named": True}, ORDER_KEYS)
+    else:
+        body = await _page(CUSTOMERS, {**common, "include_hidden": False}, CUSTOMER_KEYS)
+    return Response(json.dumps(body, default=_default), media_type="application/json")
