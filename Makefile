@@ -48,5 +48,11 @@ SIZE ?= full
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --size $(SIZE)
 
+# The load test's full form (issue 7): every HTTP function at concurrency 64 for 60 seconds,
+# and concurrent top-ups with the ledger balanced. `make test` runs it for 10 seconds each.
+.PHONY: load
+load: $(STAMP)
+	NXT_LOAD_SECONDS=60 $(BIN)/python -m pytest tests/test_load.py -p no:cacheprovider -s
+
 clean:
 	rm -rf $(VENV) .nxt .pytest_cache .ruff_cache

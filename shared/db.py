@@ -70,8 +70,11 @@ class Database:
                     min_size=self._min_size,
                     max_size=self._max_size,
                     timeout=self._timeout,
-                    # Fail fast when the server is down, so callers get a 503, not a hang.
-                    reconnect_timeout=self._timeout * 6,
+                    # A lost connection is retried with backoff, no longer than a caller waits:
+                    # a longer retry would keep waiting for its next, backed-off attempt after
+                    # the server is back (a caller waits `timeout`, then gets a 503), while a
+                    # given-up retry lets the next caller start a new attempt at once.
+                    reconnect_timeout=self._timeout,
                     kwargs={
                         "prepare_threshold": None,
                         "autocommit": False,

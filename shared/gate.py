@@ -106,8 +106,13 @@ async def resolve_caller(request: Request, spec: GateSpec, verify_jwt: bool) -> 
         except AuthError as exc:
             raise _auth_error(exc) from None
     if claims is not None:
+        from shared.db import REQUEST_ROLES
+
         caller = caller_from_claims(claims)
-        if JWT in spec.accepts or (SERVICE_ROLE in spec.accepts and caller.is_service_role):
+        # A signed token may carry any role (Supabase lets admins set custom ones); requests
+        # run only as the three roles the policies know, so the others go no further.
+        if caller.role in REQUEST_ROLES and (
+                JWT in spec.accepts or (SERVICE_ROLE in spec.accepts and caller.is_service_role)):
             return caller
         raise HTTPError(403, "this function does not accept this role")
     if NONE in spec.accepts:

@@ -33,7 +33,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import Enum
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, get_args, get_origin
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -43,6 +43,7 @@ from shared.logs import bind_request, configure_logging, reset_request
 __all__ = [
     "CORS_ALLOW_HEADERS",
     "DEFAULT_MAX_BODY_BYTES",
+    "MAX_QUERY_BYTES",
     "METHOD_NOT_ALLOWED_STATUS",
     "BadRequest",
     "Conflict",
@@ -76,6 +77,9 @@ logger = logging.getLogger(__name__)
 METHOD_NOT_ALLOWED_STATUS: int = 405
 
 DEFAULT_MAX_BODY_BYTES: Final = 1_048_576
+# Our longest legitimate query (meter-consumption with a cursor) is a few hundred bytes; a
+# longer one is refused before anything parses it.
+MAX_QUERY_BYTES: Final = 8192
 
 # The legacy list (authorization, x-client-info, apikey, content-type) plus headers our
 # functions read: browsers refuse to send a header the preflight did not allow.
@@ -319,10 +323,45 @@ async def read_json(request: Request, max_bytes: int | None = None) -> Any:
     body = await read_body(request, max_bytes)
     try:
         # Decoded explicitly: json.loads(bytes) would also accept UTF-16/32, which JSON does not.
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         # ValueError covers JSONDecodeError and ints longer than Python's digit limit.
         raise BadRequest(_NOT_JSON) from None
+    where = _nul_path(data)
+    if where is not None:
+        raise BadRequest(f"invalid field '{where}': {_NUL_MESSAGE}" if where
+                         else f"invalid input: {_NUL_MESSAGE}")
+    return data
+
+
+# PostgreSQL text cannot hold U+0000: refused here, naming the field, rather than as a driver
+# error (a 500) when the value reaches the database.
+_NUL_MESSAGE: Final = "text must not contain NUL characters (\\u0000)"
+
+
+def _printable_name(name: str) -> str:
+    return name if name.isprintable() and len(name) <= 64 else "?"
+
+
+def _nul_path(data: Any) -> str | None:
+    """The path of the first string (value or key) in parsed JSON holding U+0000, else None.
+
+    Iterative: a body nested as deep as json.loads allows must not exhaust the stack here.
+    """
+    stack: list[tuple[Any, list[Any]]] = [(data, [])]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return _format_path(path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    return _format_path([*path, _printable_name(key)])
+                stack.append((item, [*path, _printable_name(key)]))
+        elif isinstance(value, list):
+            stack.extend((item, [*path, i]) for i, item in enumerate(value))
+    return None
 
 
 async def read_body(request: Request, max_bytes: int | None = None) -> bytes:
@@ -418,11 +457,38 @@ def _query_data(request: Request) -> dict[str, Any]:
     return data
 
 
+def _repeated_scalars(model: type[Any], counts: Mapping[str, int]) -> list[str]:
+    """Parameters sent more than once for a field that takes one value (pydantic would say
+    "Input should be a valid integer" of `size=1&size=2`, which leaves the client guessing)."""
+    repeated = []
+    for name, info in getattr(model, "model_fields", {}).items():
+        for key in dict.fromkeys((info.alias or name, name)):
+            if counts.get(key, 0) > 1 and not _takes_many(info.annotation):
+                repeated.append(key)
+    return repeated
+
+
+def _takes_many(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return True
+    return any(_takes_many(arg) for arg in get_args(annotation)) if origin else False
+
+
 def parse_query(request: Request, model: type[_M]) -> _M:
     """Validate the query string with a pydantic model; 400 naming the bad parameter.
 
     A repeated parameter arrives as a list, a single one as a string.
     """
+    seen: dict[str, int] = {}
+    for key, value in request.query_params.multi_items():
+        if "\x00" in key or "\x00" in value:
+            raise BadRequest(f"invalid query parameter '{_printable_name(key)}': {_NUL_MESSAGE}")
+        seen[key] = seen.get(key, 0) + 1
+    repeated = _repeated_scalars(model, seen)
+    if repeated:
+        key = repeated[0]
+        raise BadRequest(f"invalid query parameter '{key}': given {seen[key]} times; send it once")
     try:
         return model.model_validate(_query_data(request))  # type: ignore[attr-defined, no-any-return]
     except Exception as exc:
@@ -608,6 +674,10 @@ def endpoint(
             if method not in served:
                 return error_response(
                     METHOD_NOT_ALLOWED_STATUS, "Method not supported", {"Allow": allow}
+                )
+            if len(request.scope.get("query_string") or b"") > MAX_QUERY_BYTES:
+                return error_response(
+                    414, f"query string too long: at most {MAX_QUERY_BYTES} bytes"
                 )
             declared = request.headers.get("content-length")
             if declared is not None:

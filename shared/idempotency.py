@@ -70,6 +70,10 @@ class Replay:
 
 
 def key_from_headers(headers: Any) -> str:
+    getlist = getattr(headers, "getlist", None)  # Starlette's headers; a dict has one value
+    if getlist is not None and len(getlist(HEADER)) > 1:
+        # Which one would a retry send? Neither can be trusted to name the operation.
+        raise BadRequest("invalid Idempotency-Key header: sent more than once; send one key")
     key = (headers.get(HEADER) or "").strip()
     if not key:
         raise BadRequest("missing Idempotency-Key header: send a unique key per operation")

@@ -220,7 +220,8 @@ class JsonFormatter(logging.Formatter):
                 entry[_TRACE_FIELD] = (
                     f"projects/{project}/traces/{trace_id}" if project else trace_id
                 )
-            entry["requestId"] = request_id
+            # A caller's X-Request-Id becomes the request id; it may be a pasted credential.
+            entry["requestId"] = redact(request_id)
 
         function = os.environ.get("K_SERVICE") or os.environ.get("FUNCTION_TARGET")
         if function:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+
+if TYPE_CHECKING:
+    from pydantic_core import core_schema
 
 from shared.gate import API_KEY, JWT, NONE, SERVICE_ROLE
+from shared.http import MAX_QUERY_BYTES
 
 
 class ErrorBody(BaseModel):
@@ -27,8 +31,22 @@ COMMON_ERRORS: Mapping[int, str] = {
     400: "Bad input: the message names the parameter or field",
     401: "No or invalid credentials",
     403: "Authenticated, but not allowed",
+    414: f"Query string longer than {MAX_QUERY_BYTES} bytes",
     503: "Database unavailable; retry after the Retry-After header",
 }
+# What every operation that takes a JSON body may also answer (shared.http.read_body).
+BODY_ERRORS: Mapping[int, str] = {
+    413: "Request body larger than the function accepts",
+    415: "Content-Type is not application/json",
+}
+
+
+class _JsonSchema(GenerateJsonSchema):
+    """Decimal strings documented with a pattern of the digits the field accepts, not as any
+    string: a client (or a fuzzer) learns that "12.50" is an amount and "twelve" is not."""
+
+    def get_decimal_pattern(self, schema: core_schema.DecimalSchema) -> str | None:
+        return self.build_decimal_pattern(schema)
 
 
 @dataclass(frozen=True)
@@ -64,7 +82,8 @@ def _security(accepts: Iterable[str]) -> tuple[dict[str, Any], list[dict[str, li
 
 
 def _query_parameters(model: type[BaseModel], definitions: dict[str, Any]) -> list[dict]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}",
+                                     schema_generator=_JsonSchema)
     definitions.update(schema.get("$defs", {}))
     required = set(schema.get("required", []))
     params = []
@@ -89,7 +108,8 @@ def build_document(name: str, *, title: str, description: str, version: str,
             models.add(op.body)
     ordered = sorted(models, key=lambda m: m.__name__)
     _, top = models_json_schema([(m, "validation") for m in ordered],
-                                ref_template="#/components/schemas/{model}")
+                                ref_template="#/components/schemas/{model}",
+                                schema_generator=_JsonSchema)
     definitions: dict[str, Any] = dict(top.get("$defs", {}))
     schemes, security = _security(accepts)
 
@@ -112,10 +132,12 @@ def build_document(name: str, *, title: str, description: str, version: str,
         if op.body is not None:
             item["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}}}}
+        errors = {**COMMON_ERRORS, **(BODY_ERRORS if op.body is not None else {})}
         responses: dict[str, Any] = {}
-        for status, (text, model) in sorted({**{s: (t, ErrorBody) for s, t in
-                                                COMMON_ERRORS.items()},
+        for status, (text, model) in sorted({**{s: (t, ErrorBody) for s, t in errors.items()},
                                              **op.responses}.items()):
+            if model is None and status >= 400:
+                model = ErrorBody  # every error answers {"error": ...} (shared.http)
             response: dict[str, Any] = {"description": text}
             if model is not None:
                 response["content"] = {"application/json": {

@@ -7,6 +7,7 @@ more than a few typed environment variables.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -14,6 +15,10 @@ from urllib.parse import urlsplit
 
 # Legacy code hard-codes the operator organization as id 2; keep that as the default.
 DEFAULT_OPERATOR_ORGANIZATION_ID = 2
+
+# libpq decodes %XX in every part of a URL and refuses a '%' that starts no escape (or %00) by
+# quoting that part back in its error, which then lands in logs: often it is the password.
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})|%00")
 
 
 class SettingsError(ValueError):
@@ -56,6 +61,11 @@ def _database_url(env: Mapping[str, str], name: str) -> str | None:
     if scheme not in ("postgres", "postgresql", "postgresql+psycopg"):
         raise SettingsError(
             f"{name} must be a postgresql:// URL (got scheme {scheme or 'none'!r})"
+        )
+    if _BAD_PERCENT.search(raw):
+        raise SettingsError(
+            f"{name} is not a valid URL: percent-encode special characters of the user name"
+            " and password ('%' is %25, '@' is %40)"
         )
     return raw.replace("postgresql+psycopg://", "postgresql://", 1)
 

@@ -186,9 +186,28 @@ def functions_ts(scratch: ScratchDatabases) -> str:
     return url
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    ts_url: str
+    pooler: object | None  # tests.pooler.PgBouncer under NXT_TEST_POOLER
+
+
 @pytest.fixture(scope="session")
-def api(functions_db: Seeded, functions_ts: str,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def served(functions_db: Seeded, functions_ts: str) -> Iterator[Served]:
+    """What `api`'s server connects to: the databases, or PgBouncer in transaction mode in
+    front of them when NXT_TEST_POOLER=pgbouncer (see tests/pooler.py)."""
+    from .pooler import pgbouncer_for, wanted
+
+    if wanted() is None:
+        yield Served(functions_db.url, functions_ts, None)
+        return
+    with pgbouncer_for(functions_db.url, pool_size=3) as bouncer:
+        yield Served(bouncer.url_for(functions_db.url), bouncer.url_for(functions_ts), bouncer)
+
+
+@pytest.fixture(scope="session")
+def api(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """`nxt serve` in a subprocess on a free port: every function behind the local gateway."""
     import subprocess
     import sys
@@ -198,7 +217,7 @@ def api(functions_db: Seeded, functions_ts: str,
     port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "functions.log"
     env = {k: v for k, v in os.environ.items() if k not in ("K_SERVICE", "JWT_SECRET")}
-    env.update(DATABASE_URL=functions_db.url, TIMESERIES_DATABASE_URL=functions_ts,
+    env.update(DATABASE_URL=served.url, TIMESERIES_DATABASE_URL=served.ts_url,
                SUPABASE_JWT_SECRET=TEST_JWT_SECRET,
                PYTHONPATH=str(ROOT), NXT_SUPABASE_CONFIG=str(ROOT / "supabase" / "config.toml"),
                DB_POOL_MAX_SIZE="8")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -36,11 +37,14 @@ from tests.hourly_model import (
     pair_energy,
 )
 from timeseries.hourly import (
+    BUILD_SQL,
+    HOURS_TO_REBUILD_SQL,
     PREVIEW_SQL,
     RebuildRange,
     abuild_hours,
     acreate_meter_dim,
     build_hours,
+    build_params,
     create_meter_dim,
     hours_to_rebuild,
     preview_hours,
@@ -224,11 +228,13 @@ def test_sql_writes_exactly_the_models_rows(shared_conn: psycopg.Connection,
     expected = hourly_rows(readings, lo, hi, rules, described)
     assert stored(conn) == expected
 
-    # Any sub-window computes the same rows as the model for that window...
+    # Any sub-window computes the same rows as the model for that window (the build knows a
+    # meter by its description, a reading in the window, or a row already there)...
     sub_lo = lo + offset * HOUR
     sub_hi = sub_lo + width * HOUR
+    known = {*described, *(r.meter_id for r in expected if sub_lo <= r.created_at < sub_hi)}
     assert previewed(conn, sub_lo, sub_hi, **options) == hourly_rows(
-        readings, sub_lo, sub_hi, rules, described)
+        readings, sub_lo, sub_hi, rules, known)
     # ...so rebuilding it over the full build changes nothing.
     result = build_hours(conn, sub_lo, sub_hi, **options)
     conn.commit()
@@ -501,11 +507,12 @@ def test_rebuilding_is_idempotent(conn: psycopg.Connection) -> None:
 def test_no_float_anywhere_in_the_output(conn: psycopg.Connection) -> None:
     insert(conn, [Reading(1, at(0, 0, 0.000001), D("0.0001"), D("1.5")),
                   Reading(1, at(1, 0, 0.333333), D("0.0004"))])
-    sql_text = PREVIEW_SQL.lower()
-    assert not any(word in sql_text for word in ("float", "double precision", "real"))
+    # no float type or cast anywhere in the statements
+    for sql in (PREVIEW_SQL, BUILD_SQL, HOURS_TO_REBUILD_SQL):
+        assert not re.findall(r"\bfloat\w*|\bdouble precision\b|\breal\b", sql.lower())
     with conn.cursor() as cur:
         cur.execute("select * from (" + PREVIEW_SQL.replace("order by meter_id, created_at", "")
-                    + ") x limit 0", dict(_params(at(0), at(2))))
+                    + ") x limit 0", build_params(at(0), at(2)))
         assert cur.description is not None
         types = {col.name: col.type_code for col in cur.description}
     numeric = 1700
@@ -516,12 +523,6 @@ def test_no_float_anywhere_in_the_output(conn: psycopg.Connection) -> None:
     assert not any(isinstance(v, float) for v in values)
     assert all(isinstance(v, Decimal) for row in preview_hours(conn, at(0), at(2))
                for v in (row[2],) if v is not None)
-
-
-def _params(lo: datetime, hi: datetime) -> dict[str, object]:
-    from timeseries.hourly import build_params
-
-    return build_params(lo, hi)
 
 
 def test_hours_are_utc_in_any_session_timezone(conn: psycopg.Connection) -> None:
@@ -542,8 +543,6 @@ def test_dimensions_are_copied_and_undescribed_meters_hidden(conn: psycopg.Conne
 
 
 def test_bounds_must_be_whole_utc_hours() -> None:
-    from timeseries.hourly import build_params
-
     with pytest.raises(ValueError, match="whole UTC hour"):
         build_params(at(0, 30), at(2))
     with pytest.raises(ValueError, match="timezone-aware"):
@@ -555,12 +554,21 @@ def test_bounds_must_be_whole_utc_hours() -> None:
 def test_async_wrappers_give_the_same_rows(db_url: str, conn: psycopg.Connection) -> None:
     insert(conn, series(5, at(0, 7), ["10", "10.4", "11", "13", "13"], timedelta(minutes=40)))
 
-    async def scenario() -> int:
-        async with await psycopg.AsyncConnection.connect(db_url) as aconn:
+    async def scenario() -> tuple[int, int, str]:
+        # as the scheduled job connects: autocommit, its own transaction per build
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as aconn:
             await acreate_meter_dim(aconn)
-            result = await abuild_hours(aconn, at(0), at(4))
-            await aconn.commit()
-            return result.hours
+            async with aconn.transaction():
+                result = await abuild_hours(aconn, at(0), at(4))
+            again = await abuild_hours(aconn, at(0), at(4))  # outside any transaction
+            jit = await (await aconn.execute("show jit")).fetchone()
+            return result.hours, again.written, jit[0]  # type: ignore[index]
 
-    assert asyncio.run(scenario()) == 3  # 00:07 .. 02:47
+    before = conn.execute("show jit").fetchone()
+    hours, written, jit = asyncio.run(scenario())
+    assert (hours, written) == (3, 0)  # 00:07 .. 02:47, then nothing left to change
     assert stored(conn) == hourly_rows(conn_readings(conn), at(0), at(4))
+    # JIT is off for the build only (see hourly._JIT_OFF): the session's setting is back
+    assert (jit,) == before
+    build_hours(conn, at(0), at(4))
+    assert conn.execute("show jit").fetchone() == before

@@ -57,8 +57,11 @@ def test_reporting_readers_see_only_visible_rows_and_no_names(
         seeded_db: str, org_id: int, org_type: str) -> None:
     claims = claims_for(org_id, org_type)
     with psycopg.connect(seeded_db) as conn:
+        # Not hidden themselves, and on a grid neither hidden nor deleted.
         visible = conn.execute(
-            "select count(*) from public.customers where not is_hidden_from_reporting"
+            "select count(*) from public.customers c join public.grids g on g.id = c.grid_id"
+            " where not c.is_hidden_from_reporting and not g.is_hidden_from_reporting"
+            " and g.deleted_at is null"
         ).fetchone()
         hidden = conn.execute(
             "select count(*) from public.customers where is_hidden_from_reporting").fetchone()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.inputs import ISO_8601
 from shared.openapi import Operation
 
 MASK = "*******"  # what the legacy API shows lenders instead of a name
@@ -21,9 +22,9 @@ class CustomerListQuery(BaseModel):
         "id", description="Sort field")
     ascending: bool = Field(True, description="Sort direction")
     grid: int | None = Field(None, ge=1, le=2**63 - 1, description="Only this grid (id)")
-    created_from: AwareDatetime | None = Field(
+    created_from: Annotated[AwareDatetime, ISO_8601] | None = Field(
         None, description="Created at or after (ISO 8601 with time zone)")
-    created_to: AwareDatetime | None = Field(
+    created_to: Annotated[AwareDatetime, ISO_8601] | None = Field(
         None, description="Created before (ISO 8601 with time zone)")
     include_hidden: bool = Field(
         False, description="Also customers and grids hidden from reporting (operator and"

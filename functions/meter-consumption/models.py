@@ -7,8 +7,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
+from shared.inputs import ISO_8601
 from shared.openapi import Operation
 
 MAX_RANGE = timedelta(days=93)  # a quarter: bounds the work of one query
@@ -18,10 +26,19 @@ MAX_OFFSET = 100_000  # deeper pages go by cursor, whose cost does not grow with
 def _utc(value: datetime) -> datetime:
     # Legacy clients send ISO timestamps with and without a zone; without one means UTC,
     # as the legacy function (a JavaScript Date on a UTC server) read them.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise ValueError("out of the range of timestamps (years 1 to 9999 in UTC)") from None
 
 
-Timestamp = Annotated[datetime, AfterValidator(_utc)]
+# Documented as it is read: RFC 3339, or the same without a zone (then UTC), or a bare date.
+_LEGACY_SCHEMA = {"anyOf": [
+    {"type": "string", "format": "date-time"},
+    {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"},
+]}
+
+Timestamp = Annotated[datetime, ISO_8601, AfterValidator(_utc), WithJsonSchema(_LEGACY_SCHEMA)]
 
 
 class ConsumptionQuery(BaseModel):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.inputs import ISO_8601, NOT_BOOL
 from shared.openapi import Operation
 
 MAX_BATCH = 10_000
@@ -16,8 +18,9 @@ class Reading(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    meter_id: int = Field(ge=1, le=2**63 - 1)
-    ts: AwareDatetime = Field(description="When the meter took the reading (with time zone)")
+    meter_id: Annotated[int, NOT_BOOL] = Field(ge=1, le=2**63 - 1)
+    ts: Annotated[AwareDatetime, ISO_8601] = Field(
+        description="When the meter took the reading (with time zone)")
     counter_kwh: Decimal = Field(ge=0, max_digits=14, decimal_places=4, allow_inf_nan=False)
     power_w: Decimal | None = Field(None, max_digits=12, decimal_places=3, allow_inf_nan=False)
     voltage_v: Decimal | None = Field(None, ge=0, max_digits=8, decimal_places=3,

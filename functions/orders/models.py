@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.inputs import ISO_8601, NOT_BOOL
 from shared.openapi import Operation
 
 Status = Literal["INITIALISED", "PENDING", "COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT",
@@ -31,8 +32,10 @@ class OrderListQuery(BaseModel):
     type: OrderType | None = Field(
         None, description="Order type (default ENERGY_TOPUP); operator and owning organization")
     grid: int | None = Field(None, ge=1, le=2**63 - 1, description="Only this grid (id)")
-    created_from: AwareDatetime | None = Field(None, description="Created at or after")
-    created_to: AwareDatetime | None = Field(None, description="Created before")
+    created_from: Annotated[AwareDatetime, ISO_8601] | None = Field(
+        None, description="Created at or after")
+    created_to: Annotated[AwareDatetime, ISO_8601] | None = Field(
+        None, description="Created before")
 
 
 class OrderEntry(BaseModel):
@@ -59,7 +62,7 @@ class CreateOrder(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    meter_id: int = Field(ge=1, le=2**63 - 1)
+    meter_id: Annotated[int, NOT_BOOL] = Field(ge=1, le=2**63 - 1)
     amount: Decimal = Field(gt=0, le=Decimal("100000000"), max_digits=12, decimal_places=2,
                             allow_inf_nan=False)
     currency: Currency

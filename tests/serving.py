@@ -1,0 +1,139 @@
+"""Helpers of the fault and load tests: a PostgreSQL server of their own (which a test may stop
+and start), migrated and seeded databases on it, and `nxt serve` in a subprocess against them.
+
+The session's `pg_server` cannot be stopped under the other tests, and may be the machine's
+PostgreSQL (DATABASE_URL); these tests need one they own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from .conftest import ROOT, TEST_JWT_SECRET, Api, wait_for_port
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from nxt_cli.localdb import LocalDatabase, free_port
+
+
+@dataclass(frozen=True)
+class Planes:
+    """A seeded transactional database and a migrated time-series database beside it."""
+
+    url: str
+    ts_url: str
+    api_keys: tuple[tuple[str, str], ...]
+
+
+def create_planes(admin_url: str, prefix: str) -> Planes:
+    """Two new databases on the server of `admin_url`: migrated, the demo data loaded."""
+    from .conftest import _with_database
+
+    names = (f"{prefix}_tx", f"{prefix}_ts")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+            conn.execute(f'create database "{name}"')
+    return prepare_planes(*(_with_database(admin_url, name) for name in names))
+
+
+def prepare_planes(url: str, ts_url: str) -> Planes:
+    """Migrate two empty databases and load the demo data into the transactional one."""
+    from nxt_cli.migrate import migrate, migrate_timeseries
+    from nxt_cli.seed import seed
+
+    migrate(url)
+    result = seed(url)
+    migrate_timeseries(ts_url, engine="native")
+    return Planes(url, ts_url, tuple(result.api_keys))
+
+
+def clone_database(admin_url: str, source_url: str, name: str) -> str:
+    """A copy of the database of `source_url` (nobody may be connected to it), as `name`."""
+    from .conftest import _with_database
+
+    source = source_url.rsplit("/", 1)[1]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+        conn.execute(f'create database "{name}" template "{source}"')
+    return _with_database(admin_url, name)
+
+
+@contextmanager
+def own_server(tmp: Path) -> Iterator[LocalDatabase]:
+    """An embedded PostgreSQL of this test's own, on a free port; destroyed afterwards."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        db = LocalDatabase(tmp / "pgdata", free_port()).start()
+    try:
+        yield db
+    finally:
+        db.destroy()
+
+
+def serve_env(url: str, ts_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("K_SERVICE", "JWT_SECRET")}
+    env.update(DATABASE_URL=url, TIMESERIES_DATABASE_URL=ts_url,
+               SUPABASE_JWT_SECRET=TEST_JWT_SECRET, PYTHONPATH=str(ROOT),
+               NXT_SUPABASE_CONFIG=str(ROOT / "supabase" / "config.toml"), LOG_LEVEL="WARNING")
+    env.update(extra)
+    return env
+
+
+@dataclass
+class ServeProcess:
+    api: Api
+    proc: subprocess.Popen[bytes]
+
+
+@contextmanager
+def serve(url: str, ts_url: str, log_path: Path, **extra_env: str) -> Iterator[ServeProcess]:
+    """`nxt serve` on a free port against `url` and `ts_url`, stopped afterwards."""
+    port = free_port()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nxt_cli.main", "serve", "--port", str(port)], cwd=ROOT,
+            env=serve_env(url, ts_url, **extra_env), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc)
+        api = Api(f"http://127.0.0.1:{port}", TEST_JWT_SECRET, log_path)
+        try:
+            yield ServeProcess(api, proc)
+        finally:
+            api.http.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+
+
+def nxt(args: list[str], url: str, ts_url: str, timeout: float = 300,
+        **extra_env: str) -> subprocess.CompletedProcess[str]:
+    """An `nxt` command run as a developer runs it, against the two planes."""
+    return subprocess.run([sys.executable, "-m", "nxt_cli.main", *args], cwd=ROOT,
+                          env=serve_env(url, ts_url, **extra_env), capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def last_json(output: str) -> Any:
+    import json
+
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def rows(url: str, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
