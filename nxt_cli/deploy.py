@@ -61,6 +61,7 @@ SETTINGS = (
     Setting("DB_POOL_MAX_SIZE", "shared.db:_get", always=True),
     Setting("DB_POOL_TIMEOUT", "shared.db:_get"),
     Setting("DB_STATEMENT_TIMEOUT_MS", "shared.db:_get"),
+    Setting("REQUEST_DEADLINE_SECONDS", "shared.http:endpoint"),
     Setting("LOG_LEVEL", "shared.logs:configure_logging"),
 )
 PLAIN = tuple(s.env for s in SETTINGS if s.stored_in is None)

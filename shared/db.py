@@ -80,6 +80,12 @@ class Database:
                         "autocommit": False,
                         "connect_timeout": max(1, int(self._timeout)),
                         "application_name": f"nxt-{self._name}",
+                        # libpq TCP keepalives: the OS notices a peer that vanished (a
+                        # partition, a frozen host) after ~25 s idle, not hours.
+                        "keepalives": 1,
+                        "keepalives_idle": 10,
+                        "keepalives_interval": 5,
+                        "keepalives_count": 3,
                     },
                     check=AsyncConnectionPool.check_connection,
                     open=False,

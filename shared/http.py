@@ -21,6 +21,7 @@ name and module, so a function that uses neither does not pay for them on cold s
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import errno
 import functools
@@ -39,6 +40,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from shared.logs import bind_request, configure_logging, reset_request
+from shared.settings import get_settings
 
 __all__ = [
     "CORS_ALLOW_HEADERS",
@@ -89,6 +91,7 @@ CORS_ALLOW_HEADERS: Final = (
 
 REQUEST_ID_HEADER: Final = "X-Request-Id"
 DB_RETRY_AFTER_SECONDS: Final = 5
+DEADLINE_MESSAGE: Final = "database did not answer in time"
 
 
 # --------------------------------------------------------------------------------------------
@@ -644,6 +647,45 @@ def _exception_response(exc: Exception) -> Response:
     return error_response(500, "internal error")
 
 
+class _DeadlineExceeded(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+def _drain(task: asyncio.Task[Any]) -> None:
+    # The abandoned handler's outcome (CancelledError, or the OperationalError of a connection
+    # psycopg closed) is of no interest; retrieving it keeps asyncio from logging it.
+    if not task.cancelled():
+        task.exception()
+
+
+async def _within_deadline(handler: Handler, request: Request) -> HandlerResult:
+    """The handler's result, or :class:`_DeadlineExceeded` after REQUEST_DEADLINE_SECONDS.
+
+    A frozen database (a partition, a stopped host) cannot enforce statement_timeout, so
+    without this a request would hang. The handler runs as a task (copying the request's log
+    context) behind a shield: on expiry it is cancelled but not awaited, because psycopg
+    reacts to a cancelled query by cancelling it on the server and waiting for that (seconds
+    more on a frozen server) before it closes the connection. That cleanup finishes in the
+    background; the pool discards the closed connection when it comes back, never reusing it.
+    """
+    seconds = get_settings().request_deadline_seconds  # cached after the first call
+    task = asyncio.ensure_future(handler(request))
+    try:
+        async with asyncio.timeout(seconds) as deadline:
+            return await asyncio.shield(task)
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # the handler's own TimeoutError
+        task.cancel()
+        task.add_done_callback(_drain)
+        raise _DeadlineExceeded(seconds) from None
+    except asyncio.CancelledError:
+        task.cancel()  # the server gave up on the request: so does the handler
+        raise
+
+
 def endpoint(
     methods: Sequence[str], *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 ) -> Callable[[Handler], Endpoint]:
@@ -688,7 +730,12 @@ def endpoint(
             request.state.max_body_bytes = max_body_bytes
             request.state.request_id = request_id
             try:
-                return _to_response(await handler(request))
+                return _to_response(await _within_deadline(handler, request))
+            except _DeadlineExceeded as exc:
+                logger.warning("request exceeded its deadline of %gs: answered 503", exc.seconds)
+                return error_response(
+                    503, DEADLINE_MESSAGE, {"Retry-After": str(DB_RETRY_AFTER_SECONDS)}
+                )
             except Exception as exc:
                 return _exception_response(exc)
 

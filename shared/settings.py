@@ -82,6 +82,11 @@ class Settings:
     pool_max_size: int
     pool_timeout: float
     statement_timeout_ms: int
+    # REQUEST_DEADLINE_SECONDS: every request answers within it (503 after), even when the
+    # database stops answering altogether (a frozen server cannot enforce statement_timeout).
+    # It must exceed DB_STATEMENT_TIMEOUT_MS/1000 + DB_POOL_TIMEOUT, the longest a request may
+    # legitimately wait for a connection and then run a statement.
+    request_deadline_seconds: float = 30.0
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:  # never print URLs or secrets
@@ -132,6 +137,15 @@ class Settings:
         pool_max = _int(env, "DB_POOL_MAX_SIZE", 4, 1, 100)
         if pool_min > pool_max:
             raise SettingsError("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
+        pool_timeout = _float(env, "DB_POOL_TIMEOUT", 5.0, 0.1, 120.0)
+        statement_timeout_ms = _int(env, "DB_STATEMENT_TIMEOUT_MS", 10_000, 0, 3_600_000)
+        deadline = _float(env, "REQUEST_DEADLINE_SECONDS", 30.0, 1.0, 3600.0)
+        if deadline <= statement_timeout_ms / 1000 + pool_timeout:
+            raise SettingsError(
+                "REQUEST_DEADLINE_SECONDS must exceed DB_STATEMENT_TIMEOUT_MS/1000 +"
+                f" DB_POOL_TIMEOUT ({statement_timeout_ms / 1000:g} + {pool_timeout:g} s),"
+                f" got {deadline:g}"
+            )
         return cls(
             database_url=_database_url(env, "DATABASE_URL"),
             timeseries_database_url=_database_url(env, "TIMESERIES_DATABASE_URL"),
@@ -143,8 +157,9 @@ class Settings:
             ),
             pool_min_size=pool_min,
             pool_max_size=pool_max,
-            pool_timeout=_float(env, "DB_POOL_TIMEOUT", 5.0, 0.1, 120.0),
-            statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 10_000, 0, 3_600_000),
+            pool_timeout=pool_timeout,
+            statement_timeout_ms=statement_timeout_ms,
+            request_deadline_seconds=deadline,
         )
 
 

@@ -519,3 +519,96 @@ def test_two_runs_started_at_once_do_the_work_once(
     assert [r["status"] for r in results] == ["done", "skipped"], results
     assert results[0]["rows"] == first["rows"]
     assert rows(job_planes.ts_twins, ALL_HOURLY_DIGEST)[0] == clean
+
+
+# -- a frozen database: every request still answers within its deadline ------------------------
+
+DEADLINE = 4  # REQUEST_DEADLINE_SECONDS of the server under test
+
+
+def freeze(db: LocalDatabase) -> list[int]:
+    """SIGSTOP the postmaster of `db`, then every process it started: a network partition, as a
+    client sees it (connections stay open, nothing answers). The pids, for thaw()."""
+    import psutil
+
+    postmaster = db.running_pid()
+    assert postmaster is not None
+    os.kill(postmaster, signal.SIGSTOP)  # first, so that it starts no more backends
+    stopped = [postmaster]
+    for child in psutil.Process(postmaster).children(recursive=True):
+        try:
+            os.kill(child.pid, signal.SIGSTOP)
+            stopped.append(child.pid)
+        except ProcessLookupError:
+            pass
+    return stopped
+
+
+def thaw(pids: list[int]) -> None:
+    for pid in reversed(pids):
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
+def test_requests_answer_within_their_deadline_while_the_database_is_frozen(
+    tmp_path: Path,
+) -> None:
+    with own_server(tmp_path) as db:
+        planes = create_planes(db.url, "frozen")
+        with serve(planes.url, planes.ts_url, tmp_path / "serve.log",
+                   REQUEST_DEADLINE_SECONDS=str(DEADLINE), DB_STATEMENT_TIMEOUT_MS="2000",
+                   DB_POOL_TIMEOUT="1", DB_POOL_MAX_SIZE="4") as served:
+            base = served.api.base_url
+            customers = (f"{base}{CUSTOMERS}", {"params": {"size": 1}, "headers": {
+                "Authorization": f"Bearer {served.api.token(OPERATOR_ID)}"}})
+            consumption = (f"{base}/functions/v1/meter-consumption", {
+                "params": {"FROM": "2026-10-05T00:00:00Z", "TO": "2026-10-05T02:00:00Z",
+                           "pageLimit": 1},
+                "headers": {"X-API-Key": planes.api_keys[0][1]}})
+            calls = [customers, consumption]
+
+            def send(call: tuple[str, dict[str, Any]]) -> tuple[httpx.Response, float]:
+                started = time.monotonic()
+                response = httpx.get(call[0], timeout=DEADLINE + 20, **call[1])
+                return response, time.monotonic() - started
+
+            for call in calls:  # warm: pooled connections, api key known
+                response, _ = send(call)
+                assert response.status_code == 200, response.text
+
+            pids = freeze(db)
+            try:
+                # In flight on pooled connections and waiting for one, at once, then again.
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(8) as pool:
+                    answers = list(pool.map(send, calls * 4))
+                    answers += list(pool.map(send, calls))
+                for response, elapsed in answers:
+                    assert response.status_code == 503, response.text
+                    assert response.headers.get("retry-after", "").isdigit(), response.headers
+                    assert response.json()["error"] in (
+                        "database did not answer in time", "database unavailable")
+                    assert elapsed < DEADLINE + 2, elapsed
+                assert any(r.json()["error"] == "database did not answer in time"
+                           for r, _ in answers)
+            finally:
+                thaw(pids)
+
+            # The same process recovers by itself: no broken connection is reused.
+            assert served.proc.poll() is None
+            thawed = time.monotonic()
+            for call in calls:
+                while True:
+                    response, _ = send(call)
+                    if response.status_code == 200 or time.monotonic() - thawed > 12:
+                        break
+                    time.sleep(0.2)
+                assert response.status_code == 200, response.text
+            for call in calls * 3:
+                assert send(call)[0].status_code == 200
+            log = (tmp_path / "serve.log").read_text()
+            assert "request exceeded its deadline" in log
+            assert "unhandled exception" not in log and "never retrieved" not in log, log

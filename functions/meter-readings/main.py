@@ -43,7 +43,7 @@ async def _ingest(body: bytes) -> Any:
 
     from timeseries.partitions import aensure_partitions
 
-    async with timeseries().work(statement_timeout_ms=60_000) as conn:
+    async with timeseries().work(statement_timeout_ms=20_000) as conn:  # < the request deadline
         await aensure_partitions(conn, "meter_readings", min(r.ts for r in rows),
                                  max(r.ts for r in rows))
         duplicates = await store(conn, rows)
