@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from nxt_cli.localdb import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 # Signs the run's tokens; new on every run, known only to the run and the servers it starts.
 JWT_SECRET = secrets.token_urlsafe(32)
@@ -56,12 +58,6 @@ class Scratch:
             for name in self.names:
                 conn.execute(f'drop database if exists "{name}" with (force)')
         self.names.clear()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_env(**extra: str) -> dict[str, str]:

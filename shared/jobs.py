@@ -113,3 +113,14 @@ async def job_connection(url: str, name: str) -> AsyncIterator[Any | None]:
 
 def already_running(name: str) -> JobResult:
     return {"status": "skipped", "reason": f"another run of {name} holds its lock"}
+
+
+async def run_locked(name: str, work: Callable[[Any], Awaitable[JobResult]]) -> JobResult:
+    """`work(conn)` on a direct time-series connection holding job `name`'s lock; a skip
+    result when another run holds it."""
+    from shared.settings import get_settings
+
+    async with job_connection(get_settings().require_timeseries_url(), name) as conn:
+        if conn is None:
+            return already_running(name)
+        return await work(conn)

@@ -26,6 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from nxt_cli.localdb import free_port
+
 POOLER_ENV = "NXT_TEST_POOLER"
 SUPPORTED = ("pgbouncer",)
 
@@ -60,12 +62,6 @@ def require_pgbouncer() -> str:
     return binary
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class PgBouncer:
     """One PgBouncer process; every database name is passed through to the same server."""
@@ -75,7 +71,7 @@ class PgBouncer:
     server_port: int
     user: str
     pool_size: int = 20
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="nxt-pgbouncer-")))
     proc: subprocess.Popen[bytes] | None = None
 

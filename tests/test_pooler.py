@@ -154,6 +154,8 @@ def test_writes_through_one_server_connection(pooled_server: ServeProcess,
 def test_the_function_suite_ran_through_the_pooler(served: Served) -> None:
     """Under NXT_TEST_POOLER the `api` server's transactions went through PgBouncer."""
     if wanted() is None:
+        # Only meaningful in the pooled pass (.ci/run runs the function tests again with
+        # NXT_TEST_POOLER=pgbouncer, where this runs and must pass).
         pytest.skip("NXT_TEST_POOLER is not set: the function tests ran without a pooler")
     bouncer = served.pooler
     assert isinstance(bouncer, PgBouncer)

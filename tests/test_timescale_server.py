@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.timescale_server import TimescaleServer, start_timescale, timescale_available
+from tests.timescale_server import TimescaleServer, require_timescale, start_timescale
 
 pytestmark = pytest.mark.timescale
 
@@ -22,9 +22,7 @@ START = dt.datetime(2024, 1, 1, tzinfo=UTC)
 
 @pytest.fixture(scope="session")
 def timescale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TimescaleServer]:
-    reason = timescale_available()
-    if reason is not None:
-        pytest.skip(reason)
+    require_timescale()
     with start_timescale(tmp_path_factory.mktemp("timescale")) as server:
         yield server
 

@@ -210,11 +210,9 @@ def plane(request: pytest.FixtureRequest, scratch: ScratchDatabases,
         migrate_timeseries(url, engine="native")
         yield Plane("native", url)
         return
-    from tests.timescale_server import start_timescale, timescale_available
+    from tests.timescale_server import require_timescale, start_timescale
 
-    reason = timescale_available()
-    if reason is not None:
-        pytest.skip(reason)
+    require_timescale()
     with start_timescale(tmp_path_factory.mktemp("timescale")) as server:
         migrate_timeseries(server.url, engine="timescaledb")
         yield Plane("timescaledb", server.url)

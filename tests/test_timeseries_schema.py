@@ -426,11 +426,9 @@ def test_timeseries_database_url_derives_a_second_local_database(
 def timescale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The TimescaleDB test server (PGlite: one database, one connection at a time, no
     background workers), for this module's lane."""
-    from tests.timescale_server import start_timescale, timescale_available
+    from tests.timescale_server import require_timescale, start_timescale
 
-    reason = timescale_available()
-    if reason is not None:
-        pytest.skip(reason)
+    require_timescale()
     with start_timescale(tmp_path_factory.mktemp("timescale")) as server:
         yield server.url
 

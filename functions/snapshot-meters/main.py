@@ -7,8 +7,7 @@ from typing import Any
 
 import functions_framework.aio
 
-from shared.jobs import already_running, job_connection, scheduled
-from shared.settings import get_settings
+from shared.jobs import run_locked, scheduled
 
 NAME = "snapshot-meters"
 
@@ -20,7 +19,4 @@ async def snapshot_meters() -> dict[str, Any]:
 
     from .snapshot import build
 
-    async with job_connection(get_settings().require_timeseries_url(), NAME) as ts:
-        if ts is None:
-            return already_running(NAME)
-        return await build(ts, transactional())
+    return await run_locked(NAME, lambda ts: build(ts, transactional()))

@@ -7,8 +7,7 @@ from typing import Any
 
 import functions_framework.aio
 
-from shared.jobs import already_running, job_connection, scheduled
-from shared.settings import get_settings
+from shared.jobs import run_locked, scheduled
 
 NAME = "sync-orders"
 
@@ -20,7 +19,4 @@ async def sync_orders() -> dict[str, Any]:
 
     from .sync import sync
 
-    async with job_connection(get_settings().require_timeseries_url(), NAME) as ts:
-        if ts is None:
-            return already_running(NAME)
-        return await sync(ts, transactional())
+    return await run_locked(NAME, lambda ts: sync(ts, transactional()))
