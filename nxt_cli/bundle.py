@@ -38,6 +38,10 @@ from nxt_cli.functions import discover
 
 # Always installed: it is the server that loads main.py, whether or not the code imports it.
 FRAMEWORK = "functions-framework"
+# What functions_framework.aio, which every function is written against, serves with: pinned
+# too, even for a job whose own code never imports it, so that a deployed function runs the
+# version tested here rather than whichever the framework's range allows.
+ASGI = "starlette"
 # Every function carries the runtime package, even one whose code never reaches it.
 ALWAYS_BUNDLED = ("shared",)
 # First-party packages that are tooling: a function importing them cannot be deployed.
@@ -302,10 +306,11 @@ def _extra_dists(dist: str, extras: tuple[str, ...]) -> list[str]:
 
 
 def requirements(root: Path, third_party: Iterable[str]) -> list[Pin]:
-    """Pinned distributions providing `third_party` imports, functions-framework, and the
-    extras pyproject.toml asks of them (psycopg[binary,pool] -> psycopg-binary, psycopg-pool)."""
+    """Pinned distributions providing `third_party` imports, functions-framework and Starlette,
+    and the extras pyproject.toml asks of them (psycopg[binary,pool] -> psycopg-binary,
+    psycopg-pool)."""
     providers = metadata.packages_distributions()
-    dists = {FRAMEWORK}
+    dists = {FRAMEWORK, ASGI}
     for top in third_party:
         if top not in providers:
             raise BundleError(f"no installed distribution provides the module {top!r}")

@@ -62,6 +62,7 @@ SETTINGS = (
     Setting("DB_POOL_TIMEOUT", "shared.db:_get"),
     Setting("DB_STATEMENT_TIMEOUT_MS", "shared.db:_get"),
     Setting("REQUEST_DEADLINE_SECONDS", "shared.http:endpoint"),
+    Setting("LIST_TOTAL_TTL_SECONDS", "shared.totals:totals_of"),
     Setting("LOG_LEVEL", "shared.logs:configure_logging"),
 )
 PLAIN = tuple(s.env for s in SETTINGS if s.stored_in is None)

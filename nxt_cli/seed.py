@@ -98,6 +98,10 @@ def wipe(conn: psycopg.Connection[Any]) -> None:
     conn.execute("delete from auth.users where email like '%.example'")
 
 
+SEEDED_TABLES = ("organizations", "accounts", "grids", "dcus", "customers", "connections",
+                 "meters", "orders", "credit_ledger")
+
+
 def seed(url: str, *, force: bool = False, customers: int = CUSTOMERS) -> SeedResult:
     """Load the demo data; does nothing when data exists unless `force` (which wipes first)."""
     rng = random.Random(SEED)
@@ -129,8 +133,7 @@ def seed(url: str, *, force: bool = False, customers: int = CUSTOMERS) -> SeedRe
 
         _seed_customers(conn, rng, customers, result)
         _seed_orders(conn, rng, result)
-        for table in ("organizations", "accounts", "grids", "dcus", "customers",
-                      "connections", "meters", "orders", "credit_ledger"):
+        for table in SEEDED_TABLES:
             conn.execute(
                 f"select setval(pg_get_serial_sequence('public.{table}', 'id'),"
                 f" greatest((select max(id) from public.{table}), 1))"
@@ -138,6 +141,12 @@ def seed(url: str, *, force: bool = False, customers: int = CUSTOMERS) -> SeedRe
         for org_id, name, org_type, _ in ORGANIZATIONS:
             if org_type == "DATA_AGGREGATOR":
                 result.api_keys.append((name, create_api_key(conn, org_id, "demo key")))
+        conn.commit()
+        # Statistics now, as after any bulk load: autovacuum takes a minute or more to get
+        # there, and until then the planner reads the lists' row-level security filters as
+        # matching a handful of rows and sorts every visible row to return a page of 100.
+        conn.autocommit = True
+        conn.execute("analyze " + ", ".join(f"public.{t}" for t in SEEDED_TABLES))
     return result
 
 

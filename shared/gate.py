@@ -11,55 +11,21 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 
 from shared.auth import AuthError, AuthUnavailable, Caller, bearer_token, caller_from_claims
+from shared.declared import API_KEY, DECLARED, JWT, KINDS, NONE, SERVICE_ROLE, GateSpec, target_name
 from shared.http import DEFAULT_MAX_BODY_BYTES, HTTPError, endpoint
 
-# What a function may accept. `jwt`: a Supabase JWT of any role (the handler decides what each
-# role may do); `service_role`: only a service-role JWT; `api_key`: one of our API keys;
-# `none`: no credentials at all.
-JWT = "jwt"
-SERVICE_ROLE = "service_role"
-API_KEY = "api_key"
-NONE = "none"
-KINDS = frozenset({JWT, SERVICE_ROLE, API_KEY, NONE})
+# The declarations (API_KEY, DECLARED, GateSpec, ...) live in shared.declared, which jobs import
+# without this module; HTTP functions and `nxt check` keep importing them from here.
 
 ANONYMOUS = Caller(role="anon", user_id=None, organization_id=None, organization_type=None,
                    claims={"role": "anon"}, via="none")
 
-
-@dataclass(frozen=True)
-class GateSpec:
-    """What a function declares in code; `nxt check` compares it with config.toml."""
-
-    name: str
-    target: str
-    accepts: frozenset[str]
-
-    @property
-    def needs_jwt_gate_off(self) -> bool:
-        """API keys are not JWTs: a gateway verifying JWTs would refuse every key."""
-        return API_KEY in self.accepts or NONE in self.accepts
-
-    @property
-    def requires_jwt(self) -> bool:
-        return not self.needs_jwt_gate_off
-
-
-# Filled as function modules are imported, before their config is read, so that `nxt check`
-# learns a function's declaration even when its config table is broken.
-DECLARED: dict[str, GateSpec] = {}
-
 GatedHandler = Callable[[Request, Caller], Awaitable[Any]]
-
-
-def target_name(function_name: str) -> str:
-    """The functions-framework target of a function: its name as a Python identifier."""
-    return function_name.replace("-", "_")
 
 
 def _auth_error(exc: AuthError | AuthUnavailable) -> HTTPError:

@@ -87,6 +87,8 @@ class Settings:
     # It must exceed DB_STATEMENT_TIMEOUT_MS/1000 + DB_POOL_TIMEOUT, the longest a request may
     # legitimately wait for a connection and then run a statement.
     request_deadline_seconds: float = 30.0
+    # LIST_TOTAL_TTL_SECONDS: how long a list's total may be served from memory (shared.totals).
+    list_total_ttl_seconds: float = 5.0
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:  # never print URLs or secrets
@@ -160,6 +162,7 @@ class Settings:
             pool_timeout=pool_timeout,
             statement_timeout_ms=statement_timeout_ms,
             request_deadline_seconds=deadline,
+            list_total_ttl_seconds=_float(env, "LIST_TOTAL_TTL_SECONDS", 5.0, 0.0, 300.0),
         )
 
 

@@ -234,3 +234,13 @@ def test_other_methods_are_refused(api: Api) -> None:
 def test_unknown_route_is_404(api: Api) -> None:
     resp = api.get("/functions/v1/customers/1/orders", token=api.token(OPERATOR_ID))
     assert resp.status_code == 404
+
+
+def test_cached_totals_are_never_shared_between_callers(api: Api, functions_db: Seeded) -> None:
+    """The operator's total, counted first (shared.totals caches it), must not answer a
+    developer's request for the same page."""
+    url = "/functions/v1/customers"
+    operator = api.get(url, token=api.token(OPERATOR_ID), params={"size": 1}).json()["total"]
+    developer = api.get(url, token=api.token(DEV_B_ID), params={"size": 1}).json()["total"]
+    assert developer == len(ids(functions_db, "and c.rls_organization_id = %s",
+                                (DEV_B_ID,))) < operator

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from decimal import Decimal as D
 from typing import Any
 
 import psycopg
@@ -206,3 +207,71 @@ def test_only_the_service_role_may_ingest(api: Api, functions_db: Seeded, who: s
         return
     token = api.token(OPERATOR_ID) if who == "operator" else api.token(role="anon")
     assert send(api, rows, token=token).status_code == 403
+
+
+# -- the fast path and what it hands to the full validation ----------------------------------
+# Plain decimal text and plain ISO 8601 go straight to the database; anything else the schema
+# allows (JSON numbers, exponents, leading zeros, other offsets) takes the full validation and
+# must be stored with the same value.
+
+def values_of(functions_ts: str, meter: int, since: datetime) -> list[tuple[Any, ...]]:
+    with psycopg.connect(functions_ts) as conn:
+        return conn.execute(
+            "select ts, counter_kwh, power_w, voltage_v, credit_kwh from ts.meter_readings"
+            " where meter_id = %s and ts >= %s and ts < %s order by ts",
+            (meter, since, since + timedelta(days=1))).fetchall()
+
+
+def test_every_spelling_the_schema_allows_is_stored_exactly(api: Api, functions_db: Seeded,
+                                                            functions_ts: str) -> None:
+    meter = live_meters(functions_db, 1)[0]
+    start = hour_start(41)
+    spellings: list[dict[str, Any]] = [
+        {"counter_kwh": "12.5", "power_w": "-3.25"},  # plain text: the fast path
+        {"counter_kwh": 13.25, "power_w": 250, "voltage_v": 231.5},  # JSON numbers
+        {"counter_kwh": "1.4E+1", "credit_kwh": "-2e-1"},  # exponents
+        {"counter_kwh": "0015.0000", "voltage_v": "0230.100"},  # leading and trailing zeros
+    ]
+    rows = [{"meter_id": meter, "ts": (start + i * timedelta(minutes=15)).isoformat(), **s}
+            for i, s in enumerate(spellings)]
+    # An offset of +05:30 and one past +14:00 (ISO 8601 allows it; PostgreSQL reads up to 15:59)
+    rows[0]["ts"] = (start).astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat()
+    rows[3]["ts"] = (start + 3 * timedelta(minutes=15)).astimezone(
+        timezone(timedelta(hours=17))).isoformat()
+    for one in ([rows[0]], rows):  # alone (fast path), then with the others (full path)
+        resp = send(api, one)
+        assert resp.status_code == 200, resp.text
+    assert values_of(functions_ts, meter, start) == [
+        (start, D("12.5"), D("-3.25"), None, None),
+        (start + timedelta(minutes=15), D("13.25"), D("250"), D("231.5"), None),
+        (start + timedelta(minutes=30), D("14"), None, None, D("-0.2")),
+        (start + timedelta(minutes=45), D("15"), None, D("230.1"), None),
+    ]
+
+
+@pytest.mark.parametrize("ts", ["2026-11-31T10:00:00Z", "2026-02-30T10:00:00+01:00",
+                                "2025-02-29T10:00:00Z"])
+def test_a_date_that_does_not_exist_is_named(api: Api, functions_db: Seeded,
+                                             functions_ts: str, ts: str) -> None:
+    """The patterns let 31 November through; the database refuses it, and the answer still
+    names the row (a 422, not a 500), with nothing written."""
+    meters = live_meters(functions_db, 1)
+    start = hour_start(42)
+    rows = batch(meters, start, 3)
+    rows[1]["ts"] = ts
+    resp = send(api, rows)
+    assert resp.status_code == 422, resp.text
+    assert [(r["index"], r["errors"][0][:4]) for r in resp.json()["rows"]] == [(1, "ts: ")]
+    assert stored(functions_ts, meters, start) == 0
+
+
+def test_a_reading_before_the_partitions_makes_its_own(api: Api, functions_db: Seeded,
+                                                       functions_ts: str) -> None:
+    """The fast path writes optimistically; a batch past the partitions creates them and is
+    written again, once."""
+    meters = live_meters(functions_db, 2)
+    start = hour_start(95)
+    resp = send(api, batch(meters, start, 4))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["inserted"] == 8
+    assert stored(functions_ts, meters, start) == 8

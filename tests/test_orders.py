@@ -334,3 +334,29 @@ def test_bad_order_ids_are_400(api: Api, raw: str) -> None:
 
 def test_unknown_action_is_404(api: Api) -> None:
     assert api.post(f"{URL}/1/refund", token=api.token(OPERATOR_ID)).status_code == 404
+
+
+# -- the totals cache (shared.totals) ------------------------------------------------------------
+
+def test_a_completed_topup_counts_in_the_next_listing_at_once(api: Api,
+                                                              functions_db: Seeded) -> None:
+    """Writes through this instance clear its cached totals: no stale total after a write."""
+    operator = api.token(OPERATOR_ID)
+    before = api.get(URL, token=operator, params={"size": 1}).json()["total"]
+    assert api.get(URL, token=operator, params={"size": 1}).json()["total"] == before  # cached
+    meter_id, _ = a_meter(functions_db)
+    order = create(api, topup(meter_id)).json()
+    done = api.post(f"{URL}/{order['id']}/complete", token=api.token(role="service_role"))
+    assert done.status_code == 200, done.text
+    after = api.get(URL, token=operator, params={"size": 1, "page": 2}).json()
+    assert after["total"] == before + 1
+
+
+def test_cached_totals_are_never_shared_between_callers(api: Api, functions_db: Seeded) -> None:
+    """The operator's total, counted first, must not answer a developer's request."""
+    operator = api.get(URL, token=api.token(OPERATOR_ID), params={"size": 1}).json()["total"]
+    developer = api.get(URL, token=api.token(DEV_B_ID), params={"size": 1}).json()["total"]
+    expected = query(functions_db, """
+        select count(*) from orders where meta_order_type = 'ENERGY_TOPUP'
+           and order_status = 'COMPLETED' and rls_organization_id = %s""", (DEV_B_ID,))[0][0]
+    assert developer == expected < operator

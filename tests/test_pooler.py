@@ -164,4 +164,6 @@ def test_the_function_suite_ran_through_the_pooler(served: Served) -> None:
     stats = {r["database"]: r for r in bouncer.show("stats")}
     for url in (served.url, served.ts_url):
         name = url.rsplit("/", 1)[1]
-        assert stats[name]["total_xact_count"] > 50, (name, stats.get(name))
+        # Dozens of requests, one or two transactions each (the time-series plane sees one
+        # per ingest or consumption page).
+        assert stats[name]["total_xact_count"] > 20, (name, stats.get(name))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -305,10 +306,13 @@ async def _ingest(url: str, rows: list[Any]) -> tuple[list[str], list[int]]:
     from timeseries.partitions import aensure_partitions
 
     store = _fn("meter-readings", "queries").store
+    batch = json.dumps({"readings": [r.model_dump(mode="json") for r in rows]})
     async with work(url) as conn:
         created = await aensure_partitions(conn, "meter_readings", min(r.ts for r in rows),
                                            max(r.ts for r in rows))
-        duplicates = await store(conn, rows)
+        duplicates = await store(conn, batch, datetime.min.replace(tzinfo=UTC),
+                                 datetime.max.replace(tzinfo=UTC))
+    assert duplicates is not None, "the batch breaks a rule"
     return created, duplicates
 
 

@@ -13,8 +13,9 @@ from shared.auth import Caller
 from shared.db import as_caller
 from shared.gate import JWT, gated
 from shared.http import Forbidden, NotFound, parse_query, path_id, subpath
+from shared.totals import caller_key, totals_of
 
-from .models import OPERATIONS, CustomerListQuery
+from .models import CustomerListQuery
 from .queries import get_customer, list_customers
 
 NAME = "customers"
@@ -37,8 +38,12 @@ async def _list(query: CustomerListQuery, caller: Caller) -> dict[str, Any]:
     view = reporting_view(caller, "customers")
     if query.include_hidden and view is View.MASKED:
         raise Forbidden("include_hidden is for the operator and the owning organization")
+    totals = totals_of(NAME)
+    key = (caller_key(caller), view, query.filters())
     async with as_caller(caller) as conn:
-        total, entries = await list_customers(conn, query, masked=view is View.MASKED)
+        total, entries = await list_customers(conn, query, masked=view is View.MASKED,
+                                              known_total=totals.get(key))
+    totals.put(key, total)
     return {"total": total, "page": query.page, "size": query.size,
             "total_pages": math.ceil(total / query.size), "entries": entries}
 
@@ -54,6 +59,8 @@ async def _one(customer_id: int, caller: Caller) -> dict[str, Any]:
 
 def openapi() -> dict[str, Any]:
     from shared.openapi import build_document
+
+    from .docs import OPERATIONS
 
     return build_document(NAME, title="customers", version="1.0.0", accepts={JWT},
                           description="Customers of the mini-grids, for the operator, the owning"

@@ -1,4 +1,5 @@
-"""Request and response models of the customers function, and its OpenAPI operations."""
+"""Request models of the customers function. Its response models and OpenAPI operations are
+in docs.py, which only `openapi()` imports: a cold start builds none of them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.inputs import ISO_8601
-from shared.openapi import Operation
 
 MASK = "*******"  # what the legacy API shows lenders instead of a name
 
@@ -30,32 +30,6 @@ class CustomerListQuery(BaseModel):
         False, description="Also customers and grids hidden from reporting (operator and"
         " owning organization only)")
 
-
-class CustomerEntry(BaseModel):
-    id: int
-    full_name: str | None = Field(description=f"Masked as {MASK!r} for lenders")
-    grid: str = Field(description="The grid's name")
-
-
-class CustomerPage(BaseModel):
-    total: int
-    page: int
-    size: int
-    total_pages: int
-    entries: list[CustomerEntry]
-
-
-class Customer(CustomerEntry):
-    grid_id: int
-    created_at: AwareDatetime
-    is_hidden_from_reporting: bool
-
-
-OPERATIONS = (
-    Operation("GET", "/", "List customers (legacy-compatible page envelope)",
-              {200: ("A page of customers", CustomerPage)}, query=CustomerListQuery),
-    Operation("GET", "/{id}", "One customer",
-              {200: ("The customer", Customer),
-               404: ("No such customer visible to the caller", None)},
-              path_params={"id": "Customer id"}),
-)
+    def filters(self) -> tuple[object, ...]:
+        """What the total depends on (not the page, its size or its order)."""
+        return (self.grid, self.created_from, self.created_to, self.include_hidden)

@@ -13,8 +13,6 @@ from shared.db import timeseries
 from shared.gate import JWT, gated
 from shared.http import NotFound, subpath
 
-from .models import OPERATIONS
-
 NAME = "freshness"
 
 
@@ -36,6 +34,9 @@ async def freshness(request: Request, caller: Caller) -> Any:
 
 def openapi() -> dict[str, Any]:
     from shared.openapi import build_document
+
+    # Only the document needs the response models (and pydantic): not a cold start.
+    from .models import OPERATIONS
 
     return build_document(NAME, title="freshness", version="1.0.0", accepts={JWT},
                           description="Freshness of the snapshot tables, for the operator.",

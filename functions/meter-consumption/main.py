@@ -14,7 +14,7 @@ from shared.db import timeseries
 from shared.gate import API_KEY, JWT, gated
 from shared.http import BadRequest, Forbidden, NotFound, parse_query, subpath
 
-from .models import OPERATIONS, ConsumptionQuery
+from .models import ConsumptionQuery
 from .queries import page
 
 NAME = "meter-consumption"
@@ -47,6 +47,8 @@ def _authorize(caller: Caller) -> None:
 
 def openapi() -> dict[str, Any]:
     from shared.openapi import build_document
+
+    from .docs import OPERATIONS
 
     return build_document(NAME, title="meter-consumption", version="1.0.0",
                           accepts={API_KEY, JWT}, operations=OPERATIONS,

@@ -1,10 +1,10 @@
-"""Query and response models of meter-consumption (legacy names kept: FROM, TO, offset,
-pageLimit, site), and its OpenAPI operations."""
+"""The query model of meter-consumption (legacy names kept: FROM, TO, offset, pageLimit, site).
+Its response models and OpenAPI operations are in docs.py, which only `openapi()` imports: a
+cold start builds none of them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Annotated
 
 from pydantic import (
@@ -17,7 +17,6 @@ from pydantic import (
 )
 
 from shared.inputs import ISO_8601
-from shared.openapi import Operation
 
 MAX_RANGE = timedelta(days=93)  # a quarter: bounds the work of one query
 MAX_OFFSET = 100_000  # deeper pages go by cursor, whose cost does not grow with depth
@@ -67,26 +66,3 @@ class ConsumptionQuery(BaseModel):
         if self.cursor is not None and self.offset:
             raise ValueError("send either cursor or offset, not both")
         return self
-
-
-class ConsumptionReading(BaseModel):
-    timestamp: datetime = Field(description="Start of the hour (UTC)")
-    meterId: str = Field(description="The meter's external reference")
-    energyConsumptionKwh: Decimal = Field(description="kWh in the hour, 3 decimals")
-    timeIntervalMinutes: int = Field(description="Always 60")
-    customerAccountId: int | None = Field(description="The customer's account id")
-
-
-class ConsumptionPage(BaseModel):
-    total: int | None = Field(description="Rows in the range (omitted, null, on cursor pages)")
-    offset: int
-    pageLimit: int
-    readings: list[ConsumptionReading]
-    next_cursor: str | None = Field(description="Pass as cursor for the next page; null at"
-                                    " the end")
-
-
-OPERATIONS = (
-    Operation("GET", "/", "Hourly consumption per meter (legacy-compatible)",
-              {200: ("A page of hourly readings", ConsumptionPage)}, query=ConsumptionQuery),
-)

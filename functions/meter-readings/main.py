@@ -3,19 +3,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import functions_framework.aio
 from starlette.requests import Request
 
 from shared.auth import Caller
-from shared.db import timeseries, transactional
+from shared.db import transactional
 from shared.gate import SERVICE_ROLE, gated
 from shared.http import NotFound, read_body, subpath
 
 from .models import OPERATIONS
-from .queries import known_meters, store
-from .validation import check_rows, parse_batch, report
+from .queries import store_batch, unknown_meters
+from .validation import FUTURE_SKEW, MAX_AGE, explain, read_batch, report
 
 NAME = "meter-readings"
 MAX_BODY_BYTES = 8 * 1024 * 1024  # 10,000 readings with every field, and room to spare
@@ -33,22 +34,17 @@ async def meter_readings(request: Request, caller: Caller) -> Any:
 
 
 async def _ingest(body: bytes) -> Any:
-    rows, errors = parse_batch(body)
-    meter_ids = {r.meter_id for r in rows if r is not None}
+    batch = read_batch(body)
     async with transactional().transaction("service_role") as conn:
-        meters = await known_meters(conn, meter_ids)
-    errors = check_rows(rows, errors, meters)
-    if errors:
-        return report(errors, len(rows)), 422
-
-    from timeseries.partitions import aensure_partitions
-
-    async with timeseries().work(statement_timeout_ms=20_000) as conn:  # < the request deadline
-        await aensure_partitions(conn, "meter_readings", min(r.ts for r in rows),
-                                 max(r.ts for r in rows))
-        duplicates = await store(conn, rows)
-    return {"received": len(rows), "inserted": len(rows) - len(duplicates),
-            "duplicates": len(duplicates), "duplicate_rows": duplicates}
+        unknown = await unknown_meters(conn, batch.meter_ids)
+    now = datetime.now(UTC)
+    if batch.json and not unknown:
+        duplicates = await store_batch(batch.json, now - MAX_AGE, now + FUTURE_SKEW)
+        if duplicates is not None:
+            return {"received": batch.size, "inserted": batch.size - len(duplicates),
+                    "duplicates": len(duplicates), "duplicate_rows": duplicates}
+    # Refused: find and name every problem, row by row (the slow path, for bad batches only).
+    return report(explain(body, unknown, now), batch.size), 422
 
 
 def openapi() -> dict[str, Any]:

@@ -1,57 +1,100 @@
 """SQL of meter-readings: which meters exist (transactional plane), and the bulk write into the
-time-series plane: COPY into a staging table, then one idempotent INSERT."""
+time-series plane: one statement that reads the batch's JSON, checks it and inserts it."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 
-from .models import Reading
+from shared.db import timeseries
 
-_KNOWN_METERS = "select id from public.meters where id = any(%s) and deleted_at is null"
-
-# Dropped at commit: nothing outlives the transaction, so a transaction-mode pooler is safe.
-_STAGING = """
-create temp table _readings_in (
-  idx integer, meter_id bigint, ts timestamptz, counter_kwh numeric(14, 4),
-  power_w numeric(12, 3), voltage_v numeric(8, 3), credit_kwh numeric(14, 4)
-) on commit drop
+# The ids of the batch that are not live meters (usually none, so almost nothing comes back);
+# the ids go as one binary array, not as 10,000 numbers in text.
+_UNKNOWN_METERS = """
+select u.id from unnest(%b::int8[]) u(id)
+ where not exists (select 1 from public.meters m where m.id = u.id and m.deleted_at is null)
 """
-_COPY = ("copy _readings_in (idx, meter_id, ts, counter_kwh, power_w, voltage_v, credit_kwh)"
-         " from stdin (format binary)")
-_TYPES = ["int4", "int8", "timestamptz", "numeric", "numeric", "numeric", "numeric"]
 
-# One statement: store what is new, queue its hours for the snapshot job, and name the rows
-# that were already there (the duplicates of a resent batch).
-_INSERT = """
-with inserted as (
+# The batch goes to the database as the JSON it arrived in (already validated), and the
+# database turns it into rows: no per-reading Python, no staging table (a temp table per
+# request also churns the catalog). One statement checks what a schema cannot (clocks in
+# range, no key twice) and writes only if nothing is broken; it stores what is new, queues
+# its hours for the snapshot job, and names the rows that were already there (the
+# duplicates of a resent batch).
+_BATCH = """
+select (r.i - 1)::int as idx, r.meter_id, r.ts, r.counter_kwh, r.power_w, r.voltage_v,
+       r.credit_kwh
+  from rows from (json_to_recordset(%(batch)s::json -> 'readings') as (
+         meter_id bigint, ts timestamptz, counter_kwh numeric, power_w numeric,
+         voltage_v numeric, credit_kwh numeric)) with ordinality
+       as r(meter_id, ts, counter_kwh, power_w, voltage_v, credit_kwh, i)
+"""
+_STORE = f"""
+with batch as materialized ({_BATCH}
+), verdict as (
+  select count(*) filter (where ts < %(oldest)s or ts > %(newest)s)
+         + (select count(*) from (select meter_id, ts from batch group by 1, 2
+                                  having count(*) > 1) twice) as broken
+    from batch
+), inserted as (
   insert into ts.meter_readings (meter_id, ts, counter_kwh, power_w, voltage_v, credit_kwh)
-  select meter_id, ts, counter_kwh, power_w, voltage_v, credit_kwh from _readings_in
+  select meter_id, ts, counter_kwh, power_w, voltage_v, credit_kwh from batch
+   where (select broken from verdict) = 0
   on conflict (meter_id, ts) do nothing
   returning meter_id, ts
 ), queued as (
   insert into ts.pending_hours (hour)
   select distinct date_trunc('hour', ts, 'UTC') from inserted
 )
-select s.idx from _readings_in s
- where not exists (select 1 from inserted i where i.meter_id = s.meter_id and i.ts = s.ts)
- order by s.idx
+select (select broken from verdict),
+       array(select b.idx from batch b
+              where not exists (select 1 from inserted i
+                                 where i.meter_id = b.meter_id and i.ts = b.ts)
+              order by b.idx)
 """
+_SPAN = f"select min(ts), max(ts) from ({_BATCH}) b"
 
 
-async def known_meters(conn: AsyncConnection[Any], meter_ids: set[int]) -> set[int]:
-    cur = await conn.execute(_KNOWN_METERS, (list(meter_ids),))
+async def unknown_meters(conn: AsyncConnection[Any], meter_ids: set[int]) -> set[int]:
+    cur = await conn.execute(_UNKNOWN_METERS, (list(meter_ids),))
     return {row[0] for row in await cur.fetchall()}
 
 
-async def store(conn: AsyncConnection[Any], rows: list[Reading]) -> list[int]:
-    """Write the rows that are new; returns the indexes of those already stored."""
-    await conn.execute(_STAGING)
-    async with conn.cursor().copy(_COPY) as copy:
-        copy.set_types(_TYPES)
-        for index, r in enumerate(rows):
-            await copy.write_row((index, r.meter_id, r.ts, r.counter_kwh, r.power_w,
-                                  r.voltage_v, r.credit_kwh))
-    cur = await conn.execute(_INSERT)
-    return [row[0] for row in await cur.fetchall()]
+async def store(conn: AsyncConnection[Any], batch: str, oldest: datetime,
+                newest: datetime) -> list[int] | None:
+    """Write the readings that are new; returns the indexes of those already stored, or None
+    (and writes nothing) if a reading is outside [oldest, newest] or a key comes twice."""
+    cur = await conn.execute(_STORE, {"batch": batch, "oldest": oldest, "newest": newest})
+    broken, duplicates = await cur.fetchone() or (1, [])
+    return None if broken else list(duplicates)
+
+
+async def store_batch(batch: str, oldest: datetime, newest: datetime) -> list[int] | None:
+    """`store` in a transaction of its own on the time-series plane. Native partitions are
+    made ahead by the maintenance job; a batch that reaches past them (a backfill) makes its
+    own and is written again. None: something in the batch is wrong, nothing was written
+    (the checks, or a date the schema let through such as February 30)."""
+    for attempt in (1, 2):
+        try:
+            async with timeseries().work(statement_timeout_ms=20_000) as conn:  # < deadline
+                return await store(conn, batch, oldest, newest)
+        except errors.CheckViolation as exc:
+            if attempt == 2 or "no partition" not in str(exc):
+                raise
+        except errors.DataError:
+            return None
+        from timeseries.partitions import aensure_partitions
+
+        async with timeseries().work() as conn:
+            await aensure_partitions(conn, "meter_readings", *await span(conn, batch))
+    raise AssertionError("unreachable")
+
+
+async def span(conn: AsyncConnection[Any], batch: str) -> tuple[datetime, datetime]:
+    """The first and last reading time of a batch."""
+    cur = await conn.execute(_SPAN, {"batch": batch})
+    lo, hi = await cur.fetchone() or (None, None)
+    assert lo is not None and hi is not None, "an empty batch"
+    return lo, hi

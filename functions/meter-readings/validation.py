@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from shared.http import BadRequest, validation_message
 
-from .models import MAX_BATCH, Reading, ReadingBatch
+from .models import MAX_BATCH, PlainBatch, Reading, ReadingBatch, Row
 
 # A meter clock a little ahead of ours is normal; further ahead is a wrong clock.
 FUTURE_SKEW = timedelta(minutes=5)
@@ -27,10 +28,55 @@ def _describe(error: Any) -> str:
     return f"{field}: {error['msg']}"
 
 
-def parse_batch(body: bytes) -> tuple[list[Reading], RowErrors]:
-    """The rows that parsed, and the errors of those that did not (by index)."""
+_PLAIN = TypeAdapter(PlainBatch)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch as read: the JSON the store statement takes (empty if a row is invalid), the
+    meters it names, its size, and the schema errors of its rows."""
+
+    json: str
+    meter_ids: set[int]
+    size: int
+    errors: RowErrors
+
+
+def read_batch(body: bytes) -> Batch:
+    """The batch, checked against the schema; raises BadRequest for a bad envelope."""
     try:
-        return ReadingBatch.model_validate_json(body).readings, {}
+        plain = _PLAIN.validate_json(body)["readings"]
+    except ValidationError:
+        return _read_each(body)
+    # Validated as it is: the statement reads the body itself, nothing is rebuilt per row.
+    return Batch(body.decode(), {r["meter_id"] for r in plain}, len(plain), {})
+
+
+def _read_each(body: bytes) -> Batch:
+    rows, errors = parse_batch(body)
+    good = [r for r in rows if r is not None]
+    text = "" if errors else json.dumps({"readings": [_plain(r) for r in good]})
+    return Batch(text, {r.meter_id for r in good}, len(rows), errors)
+
+
+def _plain(r: Row) -> dict[str, Any]:
+    # UTC: PostgreSQL reads offsets up to 15:59 only, ISO 8601 allows more.
+    return {**r._asdict(), "ts": r.ts.astimezone(UTC).isoformat()}
+
+
+def explain(body: bytes, unknown_meters: set[int], now: datetime) -> RowErrors:
+    """Every problem of a batch the fast checks refused, by row."""
+    errors = check_rows(*parse_batch(body), unknown_meters, now)
+    if not errors:
+        raise RuntimeError("the batch was refused but no row breaks a rule")
+    return errors
+
+
+def parse_batch(body: bytes) -> tuple[list[Row | None], RowErrors]:
+    """The rows that parsed (None where one did not), and the errors of those that did not,
+    by index. Raises BadRequest for a bad envelope."""
+    try:
+        return [_row(r) for r in ReadingBatch.model_validate_json(body).readings], {}
     except ValidationError as exc:
         envelope = [e for e in exc.errors() if len(e["loc"]) < 2 or e["loc"][0] != "readings"
                     or not isinstance(e["loc"][1], int)]
@@ -39,22 +85,31 @@ def parse_batch(body: bytes) -> tuple[list[Reading], RowErrors]:
     # Some rows are bad: parse them one by one to learn which, and keep the good ones so
     # their own checks (unknown meter, future) are reported in the same answer.
     raw = json.loads(body)["readings"]
-    rows: list[Reading] = []
+    rows: list[Row | None] = []
     errors: RowErrors = {}
     for index, item in enumerate(raw):
         try:
-            rows.append(Reading.model_validate_json(json.dumps(item)))
+            rows.append(_row(Reading.model_validate_json(json.dumps(item))))
         except ValidationError as exc:
             errors[index] = [_describe(e) for e in exc.errors(include_url=False)]
-            rows.append(None)  # type: ignore[arg-type]  # keeps indexes aligned
+            rows.append(None)  # keeps indexes aligned
     return rows, errors
+
+
+def _row(r: Reading) -> Row:
+    return Row(r.meter_id, r.ts, str(r.counter_kwh), _text(r.power_w), _text(r.voltage_v),
+               _text(r.credit_kwh))
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _only(exc: ValidationError, errors: list[Any]) -> ValidationError:
     return ValidationError.from_exception_data(exc.title, errors)  # type: ignore[arg-type]
 
 
-def check_rows(rows: list[Reading | None], errors: RowErrors, known_meters: set[int],
+def check_rows(rows: list[Row | None], errors: RowErrors, unknown_meters: set[int],
                now: datetime | None = None) -> RowErrors:
     """Add what a schema cannot know: clocks, duplicate keys in the batch, unknown meters."""
     now = now or datetime.now(UTC)
@@ -68,7 +123,7 @@ def check_rows(rows: list[Reading | None], errors: RowErrors, known_meters: set[
                                 " minutes ahead of the server clock)")
         elif row.ts < now - MAX_AGE:
             found[index].append(f"ts: older than the raw retention ({MAX_AGE.days} days)")
-        if row.meter_id not in known_meters:
+        if row.meter_id in unknown_meters:
             found[index].append(f"meter_id: meter {row.meter_id} does not exist")
         key = (row.meter_id, row.ts)
         twin = first_seen.setdefault(key, index)
@@ -82,4 +137,4 @@ def report(errors: RowErrors, received: int) -> dict[str, Any]:
             "rows": [{"index": i, "errors": e} for i, e in errors.items()]}
 
 
-__all__ = ["MAX_BATCH", "check_rows", "parse_batch", "report"]
+__all__ = ["MAX_BATCH", "Batch", "check_rows", "explain", "parse_batch", "read_batch", "report"]

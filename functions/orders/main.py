@@ -9,7 +9,6 @@ from typing import Any
 import functions_framework.aio
 from starlette.requests import Request
 
-from shared import idempotency
 from shared.access import View, reporting_view, require_operator_or_service
 from shared.auth import Caller
 from shared.db import as_caller, transactional
@@ -24,8 +23,9 @@ from shared.http import (
     path_id,
     subpath,
 )
+from shared.totals import caller_key, totals_of
 
-from .models import OPERATIONS, CreateOrder, OrderListQuery
+from .models import CreateOrder, OrderListQuery
 from .queries import TRANSITIONS, get_order, insert_topup, list_orders, meter_for_topup, transition
 
 NAME = "orders"
@@ -53,8 +53,12 @@ async def _list(query: OrderListQuery, caller: Caller) -> dict[str, Any]:
     if view is View.MASKED and (query.status not in (None, "COMPLETED")
                                 or query.type not in (None, "ENERGY_TOPUP")):
         raise Forbidden("lenders see completed energy top-ups only")
+    totals = totals_of(NAME)
+    key = (caller_key(caller), view, query.filters())
     async with as_caller(caller) as conn:
-        total, entries = await list_orders(conn, query, named=view is View.NAMED)
+        total, entries = await list_orders(conn, query, named=view is View.NAMED,
+                                           known_total=totals.get(key))
+    totals.put(key, total)
     return {"total": total, "page": query.page, "size": query.size,
             "total_pages": math.ceil(total / query.size), "entries": entries}
 
@@ -70,6 +74,8 @@ async def _one(order_id: int, caller: Caller) -> dict[str, Any]:
 
 
 async def _create(request: Request, caller: Caller) -> Any:
+    from shared import idempotency  # only creating orders needs it: not every cold start
+
     require_operator_or_service(caller, "creating orders")
     key = idempotency.key_from_headers(request.headers)
     body = await parse_body(request, CreateOrder)
@@ -88,7 +94,9 @@ async def _create(request: Request, caller: Caller) -> Any:
                 raise UnprocessableEntity(f"grid {grid_id} has no kWh tariff; cannot top up")
             order = await insert_topup(conn, body, org_id, customer_id, grid_id, tariff,
                                        meter_type)
-            return await idempotency.finish(conn, key, 201, order)
+            response = await idempotency.finish(conn, key, 201, order)
+        totals_of(NAME).clear()  # after the commit, so no count can cache the old total
+        return response
     except BaseException:
         await idempotency.release(db, caller, key)
         raise
@@ -98,6 +106,7 @@ async def _transition(order_id: int, action: str, caller: Caller) -> dict[str, A
     require_operator_or_service(caller, "changing an order's status")
     async with as_caller(caller) as conn:
         order, current = await transition(conn, order_id, action)
+    totals_of(NAME).clear()
     if order is not None:
         return order
     if current is None:
@@ -107,6 +116,8 @@ async def _transition(order_id: int, action: str, caller: Caller) -> dict[str, A
 
 def openapi() -> dict[str, Any]:
     from shared.openapi import build_document
+
+    from .docs import OPERATIONS
 
     return build_document(NAME, title="orders", version="1.0.0", accepts={JWT},
                           description="Orders: the legacy lender listing, energy top-ups and"

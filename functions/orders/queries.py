@@ -21,8 +21,6 @@ TRANSITIONS = {
 
 FILTERS = """
   from public.orders o
-  left join public.grids g on g.id = o.historical_grid_id
-  {customer_join}
  where o.order_status = %(status)s::public.order_status
    and o.meta_order_type = %(type)s::public.order_type
    and (%(named)s or not o.meta_is_hidden_from_reporting)
@@ -30,8 +28,30 @@ FILTERS = """
    and (%(created_from)s::timestamptz is null or o.created_at >= %(created_from)s::timestamptz)
    and (%(created_to)s::timestamptz is null or o.created_at < %(created_to)s::timestamptz)
 """
-CUSTOMER_JOIN = ("left join public.customers c on c.id = o.customer_id"
+CUSTOMER_JOIN = ("left join public.customers c on c.id = p.customer_id"
                  " left join public.accounts a on a.id = c.account_id")
+
+# The count and the page in one statement; grid and customer names are joined to the page's
+# rows only, not to every order the count visits (see customers/queries.py). The total always
+# yields one row, so a page past the end still carries it; a total known from shared.totals
+# is passed in instead of counted.
+COUNT = "count(*) as total {filters}"
+KNOWN = "%(known_total)s::bigint as total"
+LIST = """
+select t.total, p.id, p.created_at, p.amount, p.order_status, p.currency, p.tariff, g.name,
+       {customer}
+  from (select {total}) t
+  left join lateral (
+    select o.id, o.created_at, o.amount, o.order_status::text, o.currency::text, o.tariff,
+           o.historical_grid_id, o.customer_id, {key} as k {filters}
+     order by {key} {direction}, o.id {direction}
+     limit %(limit)s offset %(offset)s) p on true
+  left join public.grids g on g.id = p.historical_grid_id
+  {customer_join}
+ order by p.k {direction}, p.id {direction}
+"""
+LIST_KEYS = ("id", "created_at", "amount", "order_status", "currency", "tariff", "grid",
+             "customer")
 
 ORDER_FIELDS = (
     "o.id, o.created_at, o.updated_at, o.completed_at, o.amount, o.currency::text,"
@@ -44,28 +64,20 @@ ORDER_KEYS = ("id", "created_at", "updated_at", "completed_at", "amount", "curre
               "external_reference", "meter_id", "customer_id", "grid_id")
 
 
-async def list_orders(conn: AsyncConnection[Any], q: OrderListQuery,
-                      named: bool) -> tuple[int, list[dict[str, Any]]]:
-    direction = "asc" if q.ascending else "desc"
-    filters = FILTERS.format(customer_join=CUSTOMER_JOIN if named else "")
-    customer = "a.full_name" if named else "%(mask)s::text"
+async def list_orders(conn: AsyncConnection[Any], q: OrderListQuery, named: bool,
+                      known_total: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """(total, the page's entries); counts the total unless `known_total` is given."""
+    total = COUNT.format(filters=FILTERS) if known_total is None else KNOWN
+    query = LIST.format(
+        customer="a.full_name" if named else "%(mask)s::text", filters=FILTERS, total=total,
+        key=ORDER_COLUMNS[q.order], direction="asc" if q.ascending else "desc",
+        customer_join=CUSTOMER_JOIN if named else "")
     params = {**q.model_dump(), "status": q.status or "COMPLETED",
               "type": q.type or "ENERGY_TOPUP", "named": named, "mask": MASK,
-              "limit": q.size, "offset": (q.page - 1) * q.size}
-    cur = await conn.execute(
-        "select o.id, o.created_at, o.amount, o.order_status::text, o.currency::text, o.tariff,"
-        " g.name, " + customer + ", count(*) over ()" + filters +
-        " order by " + ORDER_COLUMNS[q.order] + f" {direction}, o.id {direction}"
-        " limit %(limit)s offset %(offset)s", params)
+              "limit": q.size, "offset": (q.page - 1) * q.size, "known_total": known_total}
+    cur = await conn.execute(query, params)
     rows = await cur.fetchall()
-    if rows:
-        total = rows[0][8]
-    else:
-        cur = await conn.execute("select count(*)" + filters, params)
-        total = (await cur.fetchone() or (0,))[0]
-    keys = ("id", "created_at", "amount", "order_status", "currency", "tariff", "grid",
-            "customer")
-    return total, [dict(zip(keys, r[:8], strict=True)) for r in rows]
+    return rows[0][0], [dict(zip(LIST_KEYS, r[1:], strict=True)) for r in rows if r[1] is not None]
 
 
 async def get_order(conn: AsyncConnection[Any], order_id: int) -> dict[str, Any] | None:
