@@ -120,6 +120,12 @@ def _settings_flags(reach: Reach, plain: Mapping[str, str]) -> list[str]:
 
 
 JOB_TIMEOUT = "--timeout=540s"
+# One instance serves many requests at once, one uvicorn worker (WORKERS=1, the framework's
+# default) sharing a pool of DB_POOL_MAX_SIZE (4) connections: the settings bench/sweep.py
+# measured (bench/README.md, "Server mode, workers and pool"). Gen2's default of one request
+# per instance would leave three of the pool's connections idle and start an instance, with its
+# cold start, for every concurrent request. Concurrency needs a whole CPU.
+HTTP_INSTANCE = ("--cpu=1", "--memory=512Mi", "--concurrency=16")
 
 
 def plan_function(name: str, target: str, schedule: Schedule | None, reach: Reach, *,
@@ -127,7 +133,7 @@ def plan_function(name: str, target: str, schedule: Schedule | None, reach: Reac
     deploy = ["gcloud", "functions", "deploy", name, "--gen2", f"--runtime={RUNTIME}",
               f"--region={region}", f"--source={source}", f"--entry-point={target}"]
     if schedule is None:
-        deploy += ["--trigger-http", "--allow-unauthenticated"]
+        deploy += ["--trigger-http", "--allow-unauthenticated", *HTTP_INSTANCE]
         deploy += _settings_flags(reach, plain)
         return Plan(name, f"{name}: HTTP", (tuple(deploy),))
     cron, timezone = schedule.cron, schedule.timezone

@@ -328,6 +328,8 @@ def test_dry_run_deploys_each_function_with_its_trigger_and_secrets(
     else:
         assert " --trigger-http" in line and " --allow-unauthenticated" in line
         assert "--trigger-topic" not in line
+        # As bench/sweep.py measured: many requests per instance on one worker and its pool.
+        assert " --concurrency=16" in line and " --cpu=1" in line
     secrets = dict(s.split("=") for s in (flag(line, "set-secrets") or "").split(","))
     expected = {"DATABASE_URL": "nxt-database-url:latest",
                 "TIMESERIES_DATABASE_URL": "nxt-timeseries-database-url:latest",
