@@ -48,6 +48,18 @@ SIZE ?= full
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --size $(SIZE)
 
+# Server mode, pool size and workers, measured on the deployed server (bench/README.md).
+.PHONY: bench-sweep
+bench-sweep: $(STAMP)
+	$(BIN)/python -m bench.sweep --size $(SIZE)
+
+# How cost grows with work (bench/README.md, "Growth"): ingest, meter-consumption pages and the
+# snapshot job at growing sizes, native and TimescaleDB (the test server, so npm) side by side.
+# SIZE=full (default, ~27 min, GBs of scratch data) measures, SIZE=smoke (~30 s) keeps it working.
+.PHONY: bench-growth
+bench-growth: $(STAMP) $(TSDB_STAMP)
+	$(BIN)/python -m bench.growth --size $(SIZE)
+
 # The load test's full form (issue 7): every HTTP function at concurrency 64 for 60 seconds,
 # and concurrent top-ups with the ledger balanced. `make test` runs it for 10 seconds each.
 .PHONY: load

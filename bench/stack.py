@@ -53,6 +53,13 @@ class Scratch:
         self.names.append(name)
         return urlunsplit(urlsplit(self.admin_url)._replace(path=f"/{name}"))
 
+    def drop(self, url: str) -> None:
+        """Drop one of them now (a large one, to free its disk before the next step)."""
+        name = urlsplit(url).path.lstrip("/")
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+        self.names.remove(name)
+
     def drop_all(self) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             for name in self.names:
