@@ -43,13 +43,13 @@ _CUSTOMER_FILTERS = """
    and (%(created_to)s::timestamptz is null or c.created_at < %(created_to)s::timestamptz)
 """
 CUSTOMERS = f"""
-select t.total, p.id, a.full_name as full_name, p.grid
+select t.total, p.id,
+       (select a.full_name from public.accounts a where a.id = p.account_id) as full_name, p.grid
   from (select count(*) as total {_CUSTOMER_FILTERS}) t
   left join lateral (
     select c.id, c.account_id, g.name as grid, c.id as k {_CUSTOMER_FILTERS}
      order by c.id asc, c.id asc
      limit %(limit)s offset %(offset)s) p on true
-  left join public.accounts a on a.id = p.account_id
  order by p.k asc, p.id asc
 """
 
@@ -64,17 +64,16 @@ _ORDER_FILTERS = """
    and (%(created_to)s::timestamptz is null or o.created_at < %(created_to)s::timestamptz)
 """
 ORDERS = f"""
-select t.total, p.id, p.created_at, p.amount, p.order_status, p.currency, p.tariff, g.name,
-       a.full_name
+select t.total, p.id, p.created_at, p.amount, p.order_status, p.currency, p.tariff,
+       (select g.name from public.grids g where g.id = p.historical_grid_id),
+       (select a.full_name from public.customers c join public.accounts a on a.id = c.account_id
+         where c.id = p.customer_id)
   from (select count(*) as total {_ORDER_FILTERS}) t
   left join lateral (
     select o.id, o.created_at, o.amount, o.order_status::text, o.currency::text, o.tariff,
            o.historical_grid_id, o.customer_id, o.id as k {_ORDER_FILTERS}
      order by o.id asc, o.id asc
      limit %(limit)s offset %(offset)s) p on true
-  left join public.grids g on g.id = p.historical_grid_id
-  left join public.customers c on c.id = p.customer_id
-  left join public.accounts a on a.id = c.account_id
  order by p.k asc, p.id asc
 """
 

@@ -28,26 +28,25 @@ FILTERS = """
    and (%(created_from)s::timestamptz is null or o.created_at >= %(created_from)s::timestamptz)
    and (%(created_to)s::timestamptz is null or o.created_at < %(created_to)s::timestamptz)
 """
-CUSTOMER_JOIN = ("left join public.customers c on c.id = p.customer_id"
-                 " left join public.accounts a on a.id = c.account_id")
+# One index probe per page row (a join was planned as a hash of every customer and account).
+CUSTOMER_NAME = ("(select a.full_name from public.customers c"
+                 " join public.accounts a on a.id = c.account_id where c.id = p.customer_id)")
 
-# The count and the page in one statement; grid and customer names are joined to the page's
-# rows only, not to every order the count visits (see customers/queries.py). The total always
-# yields one row, so a page past the end still carries it; a total known from shared.totals
-# is passed in instead of counted.
+# The count and the page in one statement; grid and customer names are looked up for the
+# page's rows only, not for every order the count visits (see customers/queries.py). The
+# total always yields one row, so a page past the end still carries it; a total known from
+# shared.totals is passed in instead of counted.
 COUNT = "count(*) as total {filters}"
 KNOWN = "%(known_total)s::bigint as total"
 LIST = """
-select t.total, p.id, p.created_at, p.amount, p.order_status, p.currency, p.tariff, g.name,
-       {customer}
+select t.total, p.id, p.created_at, p.amount, p.order_status, p.currency, p.tariff,
+       (select g.name from public.grids g where g.id = p.historical_grid_id), {customer}
   from (select {total}) t
   left join lateral (
     select o.id, o.created_at, o.amount, o.order_status::text, o.currency::text, o.tariff,
            o.historical_grid_id, o.customer_id, {key} as k {filters}
      order by {key} {direction}, o.id {direction}
      limit %(limit)s offset %(offset)s) p on true
-  left join public.grids g on g.id = p.historical_grid_id
-  {customer_join}
  order by p.k {direction}, p.id {direction}
 """
 LIST_KEYS = ("id", "created_at", "amount", "order_status", "currency", "tariff", "grid",
@@ -69,9 +68,8 @@ async def list_orders(conn: AsyncConnection[Any], q: OrderListQuery, named: bool
     """(total, the page's entries); counts the total unless `known_total` is given."""
     total = COUNT.format(filters=FILTERS) if known_total is None else KNOWN
     query = LIST.format(
-        customer="a.full_name" if named else "%(mask)s::text", filters=FILTERS, total=total,
-        key=ORDER_COLUMNS[q.order], direction="asc" if q.ascending else "desc",
-        customer_join=CUSTOMER_JOIN if named else "")
+        customer=CUSTOMER_NAME if named else "%(mask)s::text", filters=FILTERS, total=total,
+        key=ORDER_COLUMNS[q.order], direction="asc" if q.ascending else "desc")
     params = {**q.model_dump(), "status": q.status or "COMPLETED",
               "type": q.type or "ENERGY_TOPUP", "named": named, "mask": MASK,
               "limit": q.size, "offset": (q.page - 1) * q.size, "known_total": known_total}
