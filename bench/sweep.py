@@ -31,7 +31,8 @@ OUT = ROOT / "bench" / "sweep.json"
 @dataclass(frozen=True)
 class Setting:
     name: str
-    target: str  # what is served: "floor-asgi", "floor-threads" or "customers"
+    target: str  # what is served: "bare-asgi", "bare-threads", "floor-asgi", "floor-threads"
+    # or "customers"
     pool: int
     workers: int = 1
     threads: int = 0  # gunicorn threads (threads mode); 0: the framework's default
@@ -51,6 +52,9 @@ class Result:
 
 
 SETTINGS = [
+    # Mode, the framework alone: a constant answer, ASGI against gunicorn threads.
+    Setting("mode: constant, ASGI", "bare-asgi", pool=4),
+    Setting("mode: constant, threads (8)", "bare-threads", pool=4),
     # Mode: the same SQL with a bare pool, ASGI (async psycopg) against gunicorn threads.
     Setting("mode: ASGI, async pool", "floor-asgi", pool=4),
     Setting("mode: threads (8), sync pool", "floor-threads", pool=4),
@@ -75,6 +79,8 @@ def command(b: Bench, s: Setting, dist: Path) -> tuple[list[str], dict[str, str]
     source, target, cwd = {
         "floor-asgi": (ROOT / "bench" / "floor" / "main.py", "floor", ROOT),
         "floor-threads": (ROOT / "bench" / "floor_sync" / "main.py", "floor_sync", ROOT),
+        "bare-asgi": (ROOT / "bench" / "bare" / "main.py", "bare", ROOT),
+        "bare-threads": (ROOT / "bench" / "floor_sync" / "main.py", "bare_sync", ROOT),
         "customers": (dist / "customers" / "main.py", "customers", dist / "customers"),
     }[s.target]
     port = free_port()

@@ -46,3 +46,9 @@ def floor_sync(request: Request) -> Response:
             "entries": [dict(zip(CUSTOMER_KEYS, r[1:], strict=True)) for r in rows
                         if r[1] is not None]}
     return Response(json.dumps(body, default=_default), mimetype="application/json")
+
+
+@functions_framework.http
+def bare_sync(request: Request) -> Response:
+    """The constant handler in this mode (bench/bare/main.py's, served with threads)."""
+    return Response(b'{"ok": true}', mimetype="application/json")
