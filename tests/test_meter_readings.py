@@ -275,3 +275,27 @@ def test_a_reading_before_the_partitions_makes_its_own(api: Api, functions_db: S
     assert resp.status_code == 200, resp.text
     assert resp.json()["inserted"] == 8
     assert stored(functions_ts, meters, start) == 8
+
+
+@pytest.mark.parametrize("envelope", [
+    '{{"readings": {first}, "readings": {second}}}',  # a repeated key: the last one counts
+    '{{"read\\u0069ngs": {second}}}',  # an escaped key
+    ' \n{{ "readings" :\t{second} }}\r\n',  # whitespace anywhere JSON allows it
+])
+def test_the_readings_stored_are_the_ones_validated(api: Api, functions_db: Seeded,
+                                                    functions_ts: str, envelope: str) -> None:
+    """The database reads the readings array out of the body the schema validated; however
+    the envelope is spelled, it stores what the schema saw."""
+    meters = live_meters(functions_db, 2)
+    start = hour_start(43)
+    first, second = batch(meters[:1], start, 2), batch(meters[1:], start, 3)
+    body = envelope.format(first=json.dumps(first), second=json.dumps(second))
+    resp = api.post(URL, token=api.token(role="service_role"), content=body.encode(),
+                    headers={"Content-Type": "application/json"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["inserted"] == 3
+    assert stored(functions_ts, meters[1:], start) == 3
+    assert stored(functions_ts, meters[:1], start) == 0
+    with psycopg.connect(functions_ts) as conn:  # next run of this test starts clean
+        conn.execute("delete from ts.meter_readings where meter_id = any(%s) and ts >= %s"
+                     " and ts < %s", (meters, start, start + timedelta(days=1)))

@@ -306,7 +306,7 @@ async def _ingest(url: str, rows: list[Any]) -> tuple[list[str], list[int]]:
     from timeseries.partitions import aensure_partitions
 
     store = _fn("meter-readings", "queries").store
-    batch = json.dumps({"readings": [r.model_dump(mode="json") for r in rows]})
+    batch = json.dumps([r.model_dump(mode="json") for r in rows])
     async with work(url) as conn:
         created = await aensure_partitions(conn, "meter_readings", min(r.ts for r in rows),
                                            max(r.ts for r in rows))

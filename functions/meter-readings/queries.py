@@ -26,7 +26,7 @@ select u.id from unnest(%b::int8[]) u(id)
 _BATCH = """
 select (r.i - 1)::int as idx, r.meter_id, r.ts, r.counter_kwh, r.power_w, r.voltage_v,
        r.credit_kwh
-  from rows from (json_to_recordset(%(batch)s::json -> 'readings') as (
+  from rows from (json_to_recordset(%(batch)s::json) as (
          meter_id bigint, ts timestamptz, counter_kwh numeric, power_w numeric,
          voltage_v numeric, credit_kwh numeric)) with ordinality
        as r(meter_id, ts, counter_kwh, power_w, voltage_v, credit_kwh, i)
