@@ -58,6 +58,7 @@ from bench.run import (
     log_tail,
     median,
     prepare,
+    ratio_of,
     readings,
     show,
     snapshot_build,
@@ -124,9 +125,7 @@ class Point:
 
     @property
     def ratio(self) -> float | None:
-        if not self.value or not self.floor_value:
-            return None
-        return round(self.value / self.floor_value, 3)
+        return ratio_of(self.value, self.floor_value)
 
     @property
     def unit(self) -> str:

@@ -86,6 +86,13 @@ OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": opera
 GROUPS = frozenset({"ingest", "pages", "consumption", "throughput", "snapshot", "cold"})
 
 
+def ratio_of(value: float | None, floor_value: float | None) -> float | None:
+    """value / floor_value to three places; None when either is missing (a failed row)."""
+    if not value or not floor_value:
+        return None
+    return round(value / floor_value, 3)
+
+
 @dataclass
 class Row:
     path: str
@@ -98,9 +105,7 @@ class Row:
 
     @property
     def ratio(self) -> float | None:
-        if not self.value or not self.floor_value:
-            return None
-        return round(self.value / self.floor_value, 3)
+        return ratio_of(self.value, self.floor_value)
 
     @property
     def met(self) -> bool:
