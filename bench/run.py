@@ -792,7 +792,8 @@ def print_table(rows: list[Row]) -> None:
 WHY = {
     "meter-readings ingest": "the batch is JSON: validated in Python (~7 ms per 10,000) and"
     " parsed again by PostgreSQL (~12 ms more than COPY text), where the floor's COPY text is"
-    " made before its clock starts (0.45-0.52 over six full runs)",
+    " made before its clock starts (0.45-0.60 over nine full runs; the floor itself varies"
+    " by a third)",
     "customers throughput": "no handler that touches the database gets there on this machine:"
     " the note's select-1 handler reaches ~0.3 of the constant one; the page's SQL under"
     " row-level security costs ~1 ms",

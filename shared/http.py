@@ -660,6 +660,16 @@ def _drain(task: asyncio.Task[Any]) -> None:
         task.exception()
 
 
+def abandon(task: asyncio.Future[Any]) -> None:
+    """Let go of a side task: cancel it if it still runs (not waiting for its cleanup, see
+    _within_deadline) and retrieve its outcome, so that asyncio logs no unretrieved error."""
+    if task.done():
+        _drain(task)  # type: ignore[arg-type]
+    else:
+        task.cancel()
+        task.add_done_callback(_drain)  # type: ignore[arg-type]
+
+
 async def _within_deadline(handler: Handler, request: Request) -> HandlerResult:
     """The handler's result, or :class:`_DeadlineExceeded` after REQUEST_DEADLINE_SECONDS.
 

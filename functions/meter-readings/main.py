@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from shared.auth import Caller
 from shared.db import transactional
 from shared.gate import SERVICE_ROLE, gated
-from shared.http import NotFound, read_body, subpath
+from shared.http import NotFound, abandon, read_body, subpath
 
 from .models import OPERATIONS
 from .queries import store_batch, unknown_meters
@@ -35,16 +36,26 @@ async def meter_readings(request: Request, caller: Caller) -> Any:
 
 async def _ingest(body: bytes) -> Any:
     batch = read_batch(body)
-    async with transactional().transaction("service_role") as conn:
-        unknown = await unknown_meters(conn, batch.meter_ids)
     now = datetime.now(UTC)
-    if batch.json and not unknown:
-        duplicates = await store_batch(batch.json, now - MAX_AGE, now + FUTURE_SKEW)
-        if duplicates is not None:
-            return {"received": batch.size, "inserted": batch.size - len(duplicates),
-                    "duplicates": len(duplicates), "duplicate_rows": duplicates}
-    # Refused: find and name every problem, row by row (the slow path, for bad batches only).
-    return report(explain(body, unknown, now), batch.size), 422
+    # The meters are looked up on the transactional plane while the batch is written on the
+    # time-series plane; the write commits only if every meter exists.
+    unknown = asyncio.ensure_future(_unknown_meters(batch.meter_ids))
+    try:
+        if batch.json:
+            duplicates = await store_batch(batch.json, now - MAX_AGE, now + FUTURE_SKEW,
+                                           unknown)
+            if duplicates is not None:
+                return {"received": batch.size, "inserted": batch.size - len(duplicates),
+                        "duplicates": len(duplicates), "duplicate_rows": duplicates}
+        # Refused: name every problem, row by row (the slow path, for bad batches only).
+        return report(explain(body, await unknown, now), batch.size), 422
+    finally:
+        abandon(unknown)
+
+
+async def _unknown_meters(meter_ids: set[int]) -> set[int]:
+    async with transactional().transaction("service_role") as conn:
+        return await unknown_meters(conn, meter_ids)
 
 
 def openapi() -> dict[str, Any]:

@@ -3,6 +3,7 @@ time-series plane: one statement that reads the batch's JSON, checks it and inse
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 
@@ -71,15 +72,26 @@ async def store(conn: AsyncConnection[Any], batch: str, oldest: datetime,
     return None if broken else list(duplicates)
 
 
-async def store_batch(batch: str, oldest: datetime, newest: datetime) -> list[int] | None:
-    """`store` in a transaction of its own on the time-series plane. Native partitions are
+class _Refused(Exception):
+    """Rolls back a write that must not commit."""
+
+
+async def store_batch(batch: str, oldest: datetime, newest: datetime,
+                      unknown_meters: Awaitable[set[int]]) -> list[int] | None:
+    """`store` in a transaction of its own on the time-series plane, committed only if
+    `unknown_meters` (looked up on the other plane meanwhile) is empty. Native partitions are
     made ahead by the maintenance job; a batch that reaches past them (a backfill) makes its
     own and is written again. None: something in the batch is wrong, nothing was written
-    (the checks, or a date the schema let through such as February 30)."""
+    (an unknown meter, the checks, or a date the schema let through such as February 30)."""
     for attempt in (1, 2):
         try:
             async with timeseries().work(statement_timeout_ms=20_000) as conn:  # < deadline
-                return await store(conn, batch, oldest, newest)
+                duplicates = await store(conn, batch, oldest, newest)
+                if duplicates is None or await unknown_meters:
+                    raise _Refused
+                return duplicates
+        except _Refused:
+            return None
         except errors.CheckViolation as exc:
             if attempt == 2 or "no partition" not in str(exc):
                 raise
