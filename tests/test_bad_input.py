@@ -425,6 +425,16 @@ def test_far_list_filters_answer_or_name_the_parameter(api: Api, path: str, para
         assert_error(resp, 400, param)
 
 
+@pytest.mark.parametrize("ts", FAR)
+def test_readings_at_the_ends_of_time_are_422_by_row(api: Api, nothing_stored: None,
+                                                     ts: str) -> None:
+    """Timestamps the fast path hands to the database (it parses ISO 8601 with an offset) and
+    that the full model then judges: named by row, never a 500."""
+    resp = post_json(api, READINGS, {"readings": [reading(), reading(ts=ts)]})
+    assert_error(resp, 422, "ts")
+    assert [r["index"] for r in resp.json()["rows"]] == [1]
+
+
 NARROW = [("0001-01-01T00:00:00Z", "0001-01-01T01:00:00Z"),
           ("0001-01-01T00:00:00+01:00", "0001-01-01T05:00:00Z"),
           ("0001-01-01", "0001-01-02"), ("0001-01-01T00:00:00", "0001-01-01T00:00:01"),
