@@ -188,3 +188,28 @@ def test_missing_unknown_and_locked_keys_are_401(api: Api, functions_db: Seeded)
 
 def test_anon_jwt_is_401(api: Api) -> None:
     assert api.get(URL, params=params(), token=api.token(role="anon")).status_code == 401
+
+
+def test_offset_pages_reuse_the_windows_total_briefly(api: Api, functions_db: Seeded,
+                                                      functions_ts: str,
+                                                      hourly: list[Any]) -> None:
+    """A legacy client reads `total` on every offset page; the count is kept per caller and
+    window for LIST_TOTAL_TTL_SECONDS (shared.totals), so its pages stop recounting the window.
+    Another window, or another caller, is counted afresh."""
+    key = {"X-API-Key": aggregator_key(functions_db)}
+    window = params(site="Akpabom")  # only meter 9005's rows
+    first = api.get(URL, params={**window, "pageLimit": 5}, headers=key).json()
+    with psycopg.connect(functions_ts) as conn:  # a meter of its own, removed after
+        conn.execute("insert into ts.meter_hourly (created_at, meter_id, consumption_kwh,"
+                     " external_reference, grid_name, is_hidden_from_reporting)"
+                     " values (%s, 9099, 1, 'MTR-9099', 'Akpabom', false)", (T0,))
+    try:
+        second = api.get(URL, params={**window, "pageLimit": 5, "offset": 5},
+                         headers=key).json()
+        operator = api.get(URL, params={**window, "pageLimit": 5},
+                           token=api.token(OPERATOR_ID)).json()
+    finally:
+        with psycopg.connect(functions_ts) as conn:
+            conn.execute("delete from ts.meter_hourly where meter_id = 9099")
+    assert second["total"] == first["total"]  # the first page's count, reused
+    assert operator["total"] == first["total"] + 1  # another caller: counted now

@@ -13,6 +13,7 @@ from shared.auth import Caller
 from shared.db import timeseries
 from shared.gate import API_KEY, JWT, gated
 from shared.http import BadRequest, Forbidden, NotFound, parse_query, subpath
+from shared.totals import caller_key, totals_of
 
 from .models import ConsumptionQuery
 from .queries import page
@@ -30,8 +31,12 @@ async def meter_consumption(request: Request, caller: Caller) -> Any:
             if not request.query_params.get("FROM") or not request.query_params.get("TO"):
                 raise BadRequest(MISSING)
             query = parse_query(request, ConsumptionQuery)
+            totals, key = totals_of(NAME), (caller_key(caller), query.filters())
             async with timeseries().work() as conn:
-                return await page(conn, query)
+                body = await page(conn, query, known_total=totals.get(key))
+            if body["total"] is not None:
+                totals.put(key, body["total"])
+            return body
         case ["openapi.json"]:
             return openapi()
     raise NotFound("no such route")

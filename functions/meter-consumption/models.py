@@ -66,3 +66,7 @@ class ConsumptionQuery(BaseModel):
         if self.cursor is not None and self.offset:
             raise ValueError("send either cursor or offset, not both")
         return self
+
+    def filters(self) -> tuple[object, ...]:
+        """What the total depends on (not the page's place or size)."""
+        return (self.from_, self.to, self.site, self.meter)
