@@ -45,7 +45,7 @@ from bench.stack import (
     nxt_serve,
     postgres,
     process,
-    stop,
+    stop_process,
 )
 
 RESULTS = ROOT / "bench" / "results.json"
@@ -635,7 +635,7 @@ def start_once(directory: Path, target: str, raw: bytes, env: dict[str, str],
         try:
             return asyncio.run(first_200(port, raw, proc, started)) * 1000
         except (RuntimeError, TimeoutError) as exc:
-            stop(proc)
+            stop_process(proc)
             raise RuntimeError(f"{target}: {exc}\n{log_tail(log)}") from None
 
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from nxt_cli.localdb import free_port
+from nxt_cli.localdb import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 # Signs the run's tokens; new on every run, known only to the run and the servers it starts.
@@ -98,17 +98,7 @@ def process(cmd: list[str], *, env: dict[str, str], log: Path,
     try:
         yield proc
     finally:
-        stop(proc)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @contextmanager

@@ -59,6 +59,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str],
+                 timeout: float = 20.0) -> None:
+    """Ask a child process to stop (SIGTERM: servers close their pools), kill it if it has
+    not within `timeout` seconds, and reap it."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 REQUEST_ROLES = frozenset({"anon", "authenticated", "service_role"})
 
 # One round trip: role, claims and the statement timeout, all transaction-local.
-_BEGIN_REQUEST_SQL = (
+BEGIN_REQUEST_SQL = (
     "select set_config('role', %s, true),"
     " set_config('request.jwt.claims', %s, true),"
     " set_config('request.jwt.claim.sub', %s, true),"
@@ -127,7 +127,7 @@ class Database:
             # BEGIN and the prologue in one round trip (a pipeline), not two.
             async with conn.pipeline():
                 await conn.execute(
-                    _BEGIN_REQUEST_SQL,
+                    BEGIN_REQUEST_SQL,
                     (
                         role,
                         json.dumps(claims, separators=(",", ":"), default=str),

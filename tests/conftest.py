@@ -19,6 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from nxt_cli.localdb import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -231,8 +233,4 @@ def api(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ap
         yield client
         client.http.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)

@@ -19,6 +19,8 @@ from typing import Any
 
 import psycopg
 
+from nxt_cli.localdb import stop_process
+
 from .conftest import ROOT, TEST_JWT_SECRET, Api, wait_for_port
 
 with warnings.catch_warnings():
@@ -112,12 +114,7 @@ def serve(url: str, ts_url: str, log_path: Path, **extra_env: str) -> Iterator[S
         finally:
             api.http.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
+        stop_process(proc)
 
 
 def nxt(args: list[str], url: str, ts_url: str, timeout: float = 300,

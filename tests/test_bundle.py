@@ -25,7 +25,7 @@ import pytest
 
 from nxt_cli.bundle import BundleError, analyse, bundle, canonical, minimal_config
 from nxt_cli.functions import discover
-from nxt_cli.localdb import free_port
+from nxt_cli.localdb import free_port, stop_process
 
 from .conftest import ROOT, TEST_JWT_SECRET, Api, Seeded, wait_for_port
 
@@ -481,12 +481,7 @@ def serve(directory: Path, venv: Path, name: str, **env: str) -> Iterator[Api]:
         yield api
     finally:
         api.http.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def assert_repo_not_importable(venv: Path, cwd: Path) -> None:

@@ -27,7 +27,7 @@ import pytest
 from supabase_functions.errors import FunctionsHttpError
 
 from nxt_cli.emulator import SourceWatcher, dev_keys, served_functions
-from nxt_cli.localdb import free_port
+from nxt_cli.localdb import free_port, stop_process
 from nxt_cli.scheduler import Scheduler, next_fire, outcome, read_schedules
 from nxt_cli.seed import AGGREGATOR_ID, DEV_A_ID, LENDER_ID
 from shared.auth import AuthError, JWTVerifier
@@ -475,16 +475,6 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.mark.db
 def test_a_disabled_function_answers_404_like_an_unknown_one(
         tmp_path: Path, functions_db: Seeded, functions_ts: str) -> None:
@@ -519,7 +509,7 @@ def test_a_disabled_function_answers_404_like_an_unknown_one(
             client.functions.invoke("customers", {"method": "GET"})
         assert err.value.status == 404
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def mint_lender() -> str:
@@ -688,7 +678,7 @@ def test_nxt_dev_reloads_on_change_runs_the_jobs_and_stops_cleanly(
         assert proc.wait(timeout=60) == 0
         out.wait_for(lambda ln: ln == "stopped.", timeout=10)
     finally:
-        _stop(proc)
+        stop_process(proc)
     # Nothing is left running: no functions server, no job.
     deadline = time.monotonic() + 5
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:

@@ -41,6 +41,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from nxt_cli.localdb import stop_process
 from nxt_cli.seed import OPERATOR_ID
 
 from .conftest import ROOT, TEST_JWT_SECRET, Api, ScratchDatabases, wait_for_port
@@ -134,11 +135,7 @@ def env(scratch: ScratchDatabases, tmp_path_factory: pytest.TempPathFactory) -> 
         yield Env(api, db_url, ts_url, keys[0][1], meters)
         api.http.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def _credentials(env: Env, name: str, method: str) -> dict[str, str]:

@@ -10,10 +10,13 @@ that it does before it measures).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import functions_framework.aio
@@ -21,61 +24,33 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from nxt_cli.functions import import_main, module_name
+from shared.db import BEGIN_REQUEST_SQL
+
+ROOT = Path(__file__).resolve().parents[2]
+
 CLAIMS: dict[str, Any] = json.loads(os.environ.get("FLOOR_CLAIMS", "{}"))
 
-# shared.db's request prologue, byte for byte.
-BEGIN = (
-    "select set_config('role', %s, true),"
-    " set_config('request.jwt.claims', %s, true),"
-    " set_config('request.jwt.claim.sub', %s, true),"
-    " set_config('request.jwt.claim.role', %s, true),"
-    " set_config('statement_timeout', %s, true)"
-)
+# The statements themselves, taken from the code that sends them (so the floor cannot drift):
+# shared.db's request prologue, and each function's page SQL rendered for the operator's
+# named view and the default order, counting the total every time.
+BEGIN = BEGIN_REQUEST_SQL
 
-# functions/customers/queries.py, rendered for the named view and the default order.
-_CUSTOMER_FILTERS = """
-  from public.customers c
-  join public.grids g on g.id = c.grid_id
- where g.deleted_at is null
-   and (%(include_hidden)s or (not c.is_hidden_from_reporting and not g.is_hidden_from_reporting))
-   and (%(grid)s::bigint is null or c.grid_id = %(grid)s::bigint)
-   and (%(created_from)s::timestamptz is null or c.created_at >= %(created_from)s::timestamptz)
-   and (%(created_to)s::timestamptz is null or c.created_at < %(created_to)s::timestamptz)
-"""
-CUSTOMERS = f"""
-select t.total, p.id,
-       (select a.full_name from public.accounts a where a.id = p.account_id) as full_name, p.grid
-  from (select count(*) as total {_CUSTOMER_FILTERS}) t
-  left join lateral (
-    select c.id, c.account_id, g.name as grid, c.id as k {_CUSTOMER_FILTERS}
-     order by c.id asc, c.id asc
-     limit %(limit)s offset %(offset)s) p on true
- order by p.k asc, p.id asc
-"""
 
-# functions/orders/queries.py, likewise (named view: customer names joined).
-_ORDER_FILTERS = """
-  from public.orders o
- where o.order_status = %(status)s::public.order_status
-   and o.meta_order_type = %(type)s::public.order_type
-   and (%(named)s or not o.meta_is_hidden_from_reporting)
-   and (%(grid)s::bigint is null or o.historical_grid_id = %(grid)s::bigint)
-   and (%(created_from)s::timestamptz is null or o.created_at >= %(created_from)s::timestamptz)
-   and (%(created_to)s::timestamptz is null or o.created_at < %(created_to)s::timestamptz)
-"""
-ORDERS = f"""
-select t.total, p.id, p.created_at, p.amount, p.order_status, p.currency, p.tariff,
-       (select g.name from public.grids g where g.id = p.historical_grid_id),
-       (select a.full_name from public.customers c join public.accounts a on a.id = c.account_id
-         where c.id = p.customer_id)
-  from (select count(*) as total {_ORDER_FILTERS}) t
-  left join lateral (
-    select o.id, o.created_at, o.amount, o.order_status::text, o.currency::text, o.tariff,
-           o.historical_grid_id, o.customer_id, o.id as k {_ORDER_FILTERS}
-     order by o.id asc, o.id asc
-     limit %(limit)s offset %(offset)s) p on true
- order by p.k asc, p.id asc
-"""
+def _queries(name: str) -> ModuleType:
+    import_main(ROOT / "functions" / name / "main.py", name)
+    return importlib.import_module(f"{module_name(name)}.queries")
+
+
+_customers, _orders = _queries("customers"), _queries("orders")
+CUSTOMERS = _customers.LIST.format(
+    name=_customers.ACCOUNT_NAME, filters=_customers.FILTERS,
+    total=_customers.COUNT.format(filters=_customers.FILTERS),
+    key=_customers.ORDER_COLUMNS["id"], direction="asc")
+ORDERS = _orders.LIST.format(
+    customer=_orders.CUSTOMER_NAME, filters=_orders.FILTERS,
+    total=_orders.COUNT.format(filters=_orders.FILTERS),
+    key=_orders.ORDER_COLUMNS["id"], direction="asc")
 
 CUSTOMER_KEYS = ("id", "full_name", "grid")
 ORDER_KEYS = ("id", "created_at", "amount", "order_status", "currency", "tariff", "grid",
