@@ -28,6 +28,7 @@ Types and defaults are spelled as PostgreSQL prints them (`format_type`, `pg_get
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -723,16 +724,16 @@ TABLE_NAMES = tuple(t.name for t in TABLES)
 # -- rendering: the DDL of a fresh database -------------------------------------------------
 
 
-def _type(name: str) -> str:
-    return f"public.{name}" if name in ENUMS else name
+def _type(name: str, enums: dict[str, tuple[str, ...]]) -> str:
+    return f"public.{name}" if name in enums else name
 
 
 def _sequence(table: Table, column: C) -> str:
     return f"{table.name}_{column.name}_seq"
 
 
-def _column_sql(table: Table, column: C) -> str:
-    parts = [column.name, _type(column.type)]
+def _column_sql(table: Table, column: C, enums: dict[str, tuple[str, ...]]) -> str:
+    parts = [column.name, _type(column.type, enums)]
     if column.serial:
         parts.append(f"not null default nextval('public.{_sequence(table, column)}'::regclass)")
     else:
@@ -743,24 +744,29 @@ def _column_sql(table: Table, column: C) -> str:
     return " ".join(parts)
 
 
-def create_sql() -> list[str]:
-    """The statements that create the baseline on an empty `public` schema, in order.
+def create_sql(tables: tuple[Table, ...] = TABLES,
+               enums: dict[str, tuple[str, ...]] | None = None,
+               storage: Callable[[Table], str] = lambda table: "") -> list[str]:
+    """The statements that create `tables` (and `enums`) in an empty `public` schema, in order.
 
+    `storage(table)` is appended to each `create table` (e.g. `partition by range (...)`).
     Defaults and predicates name enum types unqualified, as PostgreSQL prints them: run with
     `public` on the search path.
     """
+    enums = ENUMS if enums is None else enums
     out = []
-    for name, values in ENUMS.items():
+    for name, values in enums.items():
         labels = ", ".join(f"'{v}'" for v in values)
         out.append(f"create type public.{name} as enum ({labels})")
-    for table in TABLES:
+    for table in tables:
         serials = [c for c in table.columns if c.serial]
         for c in serials:
             out.append(f"create sequence public.{_sequence(table, c)} as {c.type}")
-        body = [_column_sql(table, c) for c in table.columns]
+        body = [_column_sql(table, c, enums) for c in table.columns]
         body.append(f"primary key ({', '.join(table.primary_key)})")
         body += [f"unique ({', '.join(cols)})" for cols in table.unique]
-        out.append(f"create table public.{table.name} (\n  " + ",\n  ".join(body) + "\n)")
+        out.append(f"create table public.{table.name} (\n  " + ",\n  ".join(body) + "\n)"
+                   + storage(table))
         for c in serials:
             out.append(f"alter sequence public.{_sequence(table, c)}"
                        f" owned by public.{table.name}.{c.name}")
@@ -776,7 +782,11 @@ def create_sql() -> list[str]:
     return out
 
 
-def drop_sql() -> list[str]:
-    tables = ", ".join(f"public.{t.name}" for t in reversed(TABLES))
-    types = ", ".join(f"public.{name}" for name in ENUMS)
-    return [f"drop table if exists {tables} cascade", f"drop type if exists {types} cascade"]
+def drop_sql(tables: tuple[Table, ...] = TABLES,
+             enums: dict[str, tuple[str, ...]] | None = None) -> list[str]:
+    enums = ENUMS if enums is None else enums
+    out = ["drop table if exists " + ", ".join(f"public.{t.name}" for t in reversed(tables))
+           + " cascade"]
+    if enums:
+        out.append("drop type if exists " + ", ".join(f"public.{n}" for n in enums) + " cascade")
+    return out
