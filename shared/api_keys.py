@@ -31,6 +31,7 @@ __all__ = [
     "hashes_equal",
     "is_supabase_platform_key",
     "looks_like_api_key",
+    "may_be_api_key",
 ]
 
 API_KEY_PREFIX = "nxt_"
@@ -105,6 +106,23 @@ def looks_like_api_key(value: str) -> bool:
         len(raw) == _SECRET_BYTES
         and base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=") == secret
     )
+
+
+# Keys issued by the legacy system are stored in plain text and have no fixed shape (some are
+# JWT-shaped strings). Any visible-ASCII string of reasonable length may be one; it is hashed
+# and looked up like ours.
+_LEGACY_KEY = re.compile(r"[\x21-\x7e]{1,2048}")
+
+
+def may_be_api_key(value: str) -> bool:
+    """True when ``value`` could be a stored key: one of ours (checked exactly, so a mistyped
+    ``nxt_`` key is refused without a lookup) or any other visible-ASCII string up to 2048
+    characters (the legacy keys, hashed in place at adoption)."""
+    if not isinstance(value, str):
+        return False
+    if value.startswith(API_KEY_PREFIX):
+        return looks_like_api_key(value)
+    return _LEGACY_KEY.fullmatch(value) is not None
 
 
 def display_prefix(key: str) -> str | None:

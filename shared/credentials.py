@@ -1,8 +1,9 @@
-"""From a request's headers to a verified Caller: a Supabase JWT or one of our API keys.
+"""From a request's headers to a verified Caller: a Supabase JWT or an API key.
 
 API keys arrive in `X-API-Key` (documented) or `Authorization: Bearer` (what the legacy code
 read); they are hashed and looked up by hash through `app.api_key_lookup`, which runs as
-`anon` because the caller has no JWT yet.
+`anon` because the caller has no JWT yet. Keys issued here have the `nxt_` shape; keys the
+legacy system issued have none (some look like JWTs) and were hashed in place at adoption.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from shared.api_keys import hash_api_key, looks_like_api_key
+from shared.api_keys import hash_api_key, looks_like_api_key, may_be_api_key
 from shared.auth import (
     AuthError,
     Caller,
@@ -69,7 +70,9 @@ def jwt_verifier() -> JWTVerifier:
 
 
 def api_key_from_headers(headers: Mapping[str, str]) -> str | None:
-    """The API key a request presents, if any (X-API-Key first, then a Bearer that is one)."""
+    """The API key a request names as one: `X-API-Key`, else a Bearer in our key shape. (A
+    Bearer of any other shape may still be a legacy key: the gate looks it up when it is not
+    a JWT it accepts.)"""
     explicit = (headers.get("x-api-key") or "").strip()
     if explicit:
         return explicit
@@ -91,7 +94,7 @@ async def verify_jwt_headers(headers: Mapping[str, str],
 
 async def caller_from_api_key(key: str, db: Database) -> Caller:
     """Look the key up by its hash; unknown and locked keys are refused (401)."""
-    if not looks_like_api_key(key):
+    if not may_be_api_key(key):
         raise AuthError(MSG_BAD_API_KEY)
     digest = hash_api_key(key)
     async with db.transaction("anon") as conn:

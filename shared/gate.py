@@ -34,12 +34,12 @@ def _auth_error(exc: AuthError | AuthUnavailable) -> HTTPError:
     return HTTPError(401, exc.message, {"WWW-Authenticate": "Bearer"})
 
 
-async def _verified_claims(request: Request) -> dict[str, Any] | None:
-    """The claims of the request's bearer JWT; None when there is no bearer credential."""
+async def _verified_claims(token: str | None) -> dict[str, Any] | None:
+    """The claims of the bearer JWT; None when there is none or it is in our API key shape.
+    Raises HTTPError 401 (invalid) or 503 (keys unavailable)."""
     from shared.api_keys import is_supabase_platform_key, looks_like_api_key
     from shared.credentials import jwt_verifier
 
-    token = bearer_token(request.headers.get("authorization"))
     if token is None or looks_like_api_key(token):
         return None
     if is_supabase_platform_key(token):
@@ -52,29 +52,47 @@ async def _verified_claims(request: Request) -> dict[str, Any] | None:
         raise _auth_error(exc) from None
 
 
+async def _key_caller(key: str) -> Caller:
+    from shared.credentials import caller_from_api_key
+    from shared.db import transactional
+
+    try:
+        return await caller_from_api_key(key, transactional())
+    except AuthError as exc:
+        raise _auth_error(exc) from None
+
+
 async def resolve_caller(request: Request, spec: GateSpec, verify_jwt: bool) -> Caller:
     """Apply the gate and the function's declaration; raise HTTPError 401/503 when refused."""
-    from shared.credentials import api_key_from_headers, caller_from_api_key
+    from shared.credentials import api_key_from_headers
 
-    if verify_jwt and bearer_token(request.headers.get("authorization")) is None:
+    token = bearer_token(request.headers.get("authorization"))
+    if verify_jwt and token is None:
         raise HTTPError(401, "missing authorization header", {"WWW-Authenticate": "Bearer"})
-    claims = await _verified_claims(request)
+    takes_keys = API_KEY in spec.accepts
+    try:
+        claims = await _verified_claims(token)
+    except HTTPError as refused:
+        # Not a JWT we accept. A function that takes API keys looks the bearer up as one: the
+        # legacy keys have no shape of their own (some are JWT-shaped strings).
+        if verify_jwt or not takes_keys or refused.status != 401 or token is None:
+            raise
+        return await _key_caller(token)
     if verify_jwt and claims is None:
         # The bearer credential is not a JWT (an API key, an sb_ key): the gateway refuses it.
         raise HTTPError(401, "invalid JWT", {"WWW-Authenticate": "Bearer"})
 
-    api_key = api_key_from_headers(request.headers) if API_KEY in spec.accepts else None
+    api_key = api_key_from_headers(request.headers) if takes_keys else None
     if api_key is not None:
-        from shared.db import transactional
-
-        try:
-            return await caller_from_api_key(api_key, transactional())
-        except AuthError as exc:
-            raise _auth_error(exc) from None
+        return await _key_caller(api_key)
     if claims is not None:
         from shared.db import REQUEST_ROLES
 
         caller = caller_from_claims(claims)
+        if takes_keys and caller.is_anon and token is not None:
+            # A valid JWT of no user: on a function that takes keys it may be a legacy key
+            # issued as a JWT; as a JWT it would only be refused.
+            return await _key_caller(token)
         # A signed token may carry any role (Supabase lets admins set custom ones); requests
         # run only as the three roles the policies know, so the others go no further.
         if caller.role in REQUEST_ROLES and (
@@ -83,7 +101,7 @@ async def resolve_caller(request: Request, spec: GateSpec, verify_jwt: bool) -> 
         raise HTTPError(403, "this function does not accept this role")
     if NONE in spec.accepts:
         return ANONYMOUS
-    wanted = "an API key or a bearer JWT" if API_KEY in spec.accepts else "a bearer JWT"
+    wanted = "an API key or a bearer JWT" if takes_keys else "a bearer JWT"
     raise HTTPError(401, f"missing credentials: send {wanted}", {"WWW-Authenticate": "Bearer"})
 
 

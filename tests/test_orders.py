@@ -1,9 +1,11 @@
 """orders over real HTTP (`nxt serve`): the legacy lender listing, filters, energy top-ups with
-idempotency keys, and lifecycle transitions that credit a meter exactly once."""
+idempotency keys, and lifecycle transitions that move the money between wallets and credit a
+meter exactly once, written as the legacy order processing writes them."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -28,18 +30,33 @@ def query(functions_db: Seeded, sql: str, params: tuple[Any, ...] = ()) -> list[
         return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
 
 
-def a_meter(functions_db: Seeded, org: int = DEV_A_ID) -> tuple[int, Decimal]:
-    """A live meter of `org` on a grid with a tariff, and that tariff."""
-    return query(functions_db, """
-        select m.id, g.kwh_tariff from meters m join connections n on n.id = m.connection_id
-          join customers c on c.id = n.customer_id join grids g on g.id = c.grid_id
+# The tariff a top-up of the meter completes at: the meter's own, else its grid's for its type.
+TARIFF = """coalesce(m.kwh_tariff::numeric, case m.meter_type when 'FS'
+    then g.kwh_tariff_full_service::numeric else g.kwh_tariff_essential_service::numeric end)"""
+METERS = """from meters m join connections n on n.id = m.connection_id
+    join customers c on c.id = n.customer_id join grids g on g.id = c.grid_id"""
+VISIBLE = "o.meta_is_hidden_from_reporting is false"
+LISTED = ("from orders o join grids g on g.id = o.historical_grid_id where"
+          " o.meta_order_type = 'ENERGY_TOPUP' and o.order_status = 'COMPLETED'")
+
+
+def a_meter(functions_db: Seeded, org: int = DEV_A_ID, *,
+            hidden: bool = False) -> tuple[int, Decimal]:
+    """A live, visible (or hidden) meter of `org` with a tariff, and that tariff."""
+    return query(functions_db, f"""
+        select m.id, {TARIFF} {METERS}
          where m.rls_organization_id = %s and m.deleted_at is null and g.deleted_at is null
-           and g.kwh_tariff > 0 order by m.id limit 1""", (org,))[0]  # type: ignore[return-value]
+           and (c.is_hidden_from_reporting or g.is_hidden_from_reporting) = %s
+           and {TARIFF} > 0 order by m.id limit 1""", (org, hidden))[0]  # type: ignore[return-value]
+
+
+def kwh_for(amount: str, tariff: Decimal) -> Decimal:
+    return Decimal(math.ceil(Decimal(amount) / tariff * 10)) / 10
 
 
 def topup(meter_id: int, amount: str = "1000.00", **extra: Any) -> dict[str, Any]:
     return {"meter_id": meter_id, "amount": amount, "currency": "NGN",
-            "payment_method": "USSD", "payment_channel": "paystack", **extra}
+            "payment_method": "USSD", "payment_channel": "USSD", **extra}
 
 
 def create(api: Api, body: dict[str, Any], *, token: str | None = None,
@@ -55,9 +72,8 @@ def test_lender_listing_is_the_legacy_one(api: Api, functions_db: Seeded) -> Non
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert set(body) == {"total", "page", "size", "total_pages", "entries"}
-    expected = [r[0] for r in query(functions_db, """
-        select id from orders where meta_order_type = 'ENERGY_TOPUP'
-           and order_status = 'COMPLETED' and not meta_is_hidden_from_reporting order by id""")]
+    expected = [r[0] for r in query(functions_db,
+                                    f"select o.id {LISTED} and {VISIBLE} order by o.id")]
     assert body["total"] == len(expected)
     assert [e["id"] for e in body["entries"]] == expected[:50]
     for entry in body["entries"]:
@@ -69,8 +85,8 @@ def test_lender_listing_is_the_legacy_one(api: Api, functions_db: Seeded) -> Non
 
 def test_amounts_are_exact(api: Api, functions_db: Seeded) -> None:
     entry = api.get(URL, token=api.token(LENDER_ID), params={"size": 1}).json()["entries"][0]
-    amount, tariff = query(functions_db, "select amount, tariff from orders where id = %s",
-                           (entry["id"],))[0]
+    amount, tariff = query(functions_db, "select amount_exact, tariff_exact from orders"
+                           " where id = %s", (entry["id"],))[0]
     assert Decimal(str(entry["amount"])) == amount
     assert Decimal(str(entry["tariff"])) == tariff
 
@@ -88,9 +104,10 @@ def test_operator_filters_by_status_type_grid_and_time(api: Api, functions_db: S
     params = {"status": "FAILED", "type": "ENERGY_TOPUP", "grid": 2,
               "created_from": since.isoformat(), "size": 1000}
     body = api.get(URL, token=token, params=params).json()
-    expected = [r[0] for r in query(functions_db, """
-        select id from orders where order_status = 'FAILED' and meta_order_type = 'ENERGY_TOPUP'
-           and historical_grid_id = 2 and created_at >= %s order by id""", (since,))]
+    expected = [r[0] for r in query(functions_db, f"""
+        select o.id from orders o where order_status = 'FAILED'
+           and meta_order_type = 'ENERGY_TOPUP' and historical_grid_id = 2
+           and created_at >= %s and {VISIBLE} order by id""", (since,))]
     assert expected, "the seed should have failed top-ups on grid 2"
     assert [e["id"] for e in body["entries"]] == expected
     assert all(e["customer"] not in (None, "*******") for e in body["entries"])
@@ -99,9 +116,9 @@ def test_operator_filters_by_status_type_grid_and_time(api: Api, functions_db: S
 @pytest.mark.parametrize("org", [DEV_A_ID, DEV_B_ID])
 def test_developers_see_only_their_orders(api: Api, functions_db: Seeded, org: int) -> None:
     body = api.get(URL, token=api.token(org), params={"size": 1000}).json()
-    mine = [r[0] for r in query(functions_db, """
-        select id from orders where meta_order_type = 'ENERGY_TOPUP'
-           and order_status = 'COMPLETED' and rls_organization_id = %s order by id""", (org,))]
+    mine = [r[0] for r in query(functions_db, f"""
+        select o.id {LISTED} and {VISIBLE} and o.rls_organization_id = %s order by o.id""",
+                                (org,))]
     assert body["total"] == len(mine)
     assert [e["id"] for e in body["entries"]] == mine[:1000]
 
@@ -137,19 +154,67 @@ def test_bad_list_parameters_are_400(api: Api, param: str, value: str) -> None:
 
 # -- creating top-ups ---------------------------------------------------------------------------
 
-def test_create_topup_takes_the_grid_tariff(api: Api, functions_db: Seeded) -> None:
-    meter, tariff = a_meter(functions_db)
+def test_create_topup_writes_the_legacy_order(api: Api, functions_db: Seeded) -> None:
+    meter, _ = a_meter(functions_db)
     resp = create(api, topup(meter, "430.00", external_reference="psk-1"))
     assert resp.status_code == 201, resp.text
     order = resp.json()
-    assert order["order_status"] == "PENDING"
+    # Unpaid until completed; the tariff is fixed at completion (-1 until then, shown as null).
+    assert order["order_status"] == "INITIALISED" and order["tariff"] is None
     assert order["meta_order_type"] == "ENERGY_TOPUP"
-    assert Decimal(str(order["tariff"])) == tariff
     assert order["meter_id"] == meter and order["external_reference"] == "psk-1"
     assert resp.headers.get("idempotent-replayed") is None
-    org = query(functions_db, "select rls_organization_id from orders where id = %s",
-                (order["id"],))[0][0]
-    assert org == DEV_A_ID
+    row = query(functions_db, """
+        select o.rls_organization_id, o.tariff, o.amount, sw.identifier, rw.meter_id,
+               o.meta_sender_type::text, o.meta_sender_name, o.meta_receiver_type::text,
+               o.meta_receiver_name = m.external_reference, o.meta_receiver_id,
+               o.meta_receiver_id_part_2 = c.id, o.meta_receiver_name_part_2 = a.full_name,
+               o.historical_grid_id = c.grid_id, o.meta_is_hidden_from_reporting
+          from orders o join wallets sw on sw.id = o.sender_wallet_id
+          join wallets rw on rw.id = o.receiver_wallet_id join meters m on m.id = rw.meter_id
+          join connections n on n.id = m.connection_id join customers c on c.id = n.customer_id
+          join accounts a on a.id = c.account_id where o.id = %s""", (order["id"],))[0]
+    assert row == (DEV_A_ID, -1.0, 430.0, "BANKING_SYSTEM", meter, "BANKING_SYSTEM",
+                   "Banking system", "METER", True, meter, True, True, True, False)
+
+
+def test_topups_for_hidden_customers_or_grids_are_hidden(api: Api,
+                                                         functions_db: Seeded) -> None:
+    """Attack finding 1: the order is hidden from reporting exactly as the legacy hides it
+    (customer or grid hidden), so lenders never list it, and row-level security agrees."""
+    meter, _ = a_meter(functions_db, DEV_A_ID, hidden=True)
+    order = create(api, topup(meter, "900.00")).json()
+    assert api.post(f"{URL}/{order['id']}/complete",
+                    token=api.token(role="service_role")).status_code == 200
+    assert query(functions_db, "select meta_is_hidden_from_reporting from orders where id = %s",
+                 (order["id"],))[0][0] is True
+    grid = query(functions_db, "select historical_grid_id from orders where id = %s",
+                 (order["id"],))[0][0]
+    listed = api.get(URL, token=api.token(LENDER_ID), params={"grid": grid, "size": 1000})
+    assert order["id"] not in {e["id"] for e in listed.json()["entries"]}
+    with psycopg.connect(functions_db.url) as conn:
+        conn.execute("select set_config('request.jwt.claims', %s, true),"
+                     " set_config('role', 'authenticated', true)",
+                     (f'{{"role": "authenticated", "app_metadata": {{"organization_id":'
+                      f' {LENDER_ID}}}}}',))
+        seen = conn.execute("select count(*) from orders where id = %s", (order["id"],))
+        assert seen.fetchone() == (0,)
+
+
+def test_a_topup_in_another_currency_is_422(api: Api, functions_db: Seeded) -> None:
+    """Attack finding 2: a USD top-up on an NGN meter is refused, naming the field."""
+    meter, _ = a_meter(functions_db)
+    resp = create(api, topup(meter, currency="USD"))
+    assert resp.status_code == 422, resp.text
+    assert "currency" in resp.json()["error"] and "NGN" in resp.json()["error"]
+
+
+def test_a_reused_external_reference_is_409(api: Api, functions_db: Seeded) -> None:
+    meter, _ = a_meter(functions_db)
+    ref = f"ref-{uuid.uuid4()}"
+    assert create(api, topup(meter, external_reference=ref)).status_code == 201
+    again = create(api, topup(meter, external_reference=ref))
+    assert again.status_code == 409 and "external_reference" in again.json()["error"]
 
 
 def test_operator_may_create_others_may_not(api: Api, functions_db: Seeded) -> None:
@@ -243,7 +308,7 @@ def test_concurrent_requests_with_one_key_create_one_order(api: Api,
     ("amount", {"amount": "12.345"}),
     ("currency", {"currency": "GBP"}),
     ("payment_method", {"payment_method": "CASH"}),
-    ("payment_channel", {"payment_channel": ""}),
+    ("payment_channel", {"payment_channel": "paystack"}),
     ("tariff", {"tariff": "1.00"}),
 ])
 def test_bad_bodies_are_400_naming_the_field(api: Api, functions_db: Seeded, field: str,
@@ -262,27 +327,44 @@ def test_a_body_that_is_not_json_is_400(api: Api) -> None:
 
 # -- transitions --------------------------------------------------------------------------------
 
+CREDIT = ("select coalesce(kwh_credit_available_exact, kwh_credit_available::numeric, 0)"
+          " from meters where id = %s")
+BALANCES = ("select w.id, coalesce(w.balance_exact, w.balance::numeric) from wallets w"
+            " join orders o on w.id in (o.sender_wallet_id, o.receiver_wallet_id)"
+            " where o.id = %s order by w.id")
+
+
 def test_fifty_concurrent_completions_credit_the_meter_once(api: Api,
                                                             functions_db: Seeded) -> None:
     meter, tariff = a_meter(functions_db, DEV_B_ID)
     order = create(api, topup(meter, "1234.56")).json()
-    before = query(functions_db, "select kwh_credit_available from meters where id = %s",
-                   (meter,))[0][0]
+    before = query(functions_db, CREDIT, (meter,))[0][0]
+    balances = dict(query(functions_db, BALANCES, (order["id"],)))
     headers = {"Authorization": f"Bearer {api.token(role='service_role')}"}
     responses = asyncio.run(_burst(api, "POST", f"{URL}/{order['id']}/complete", 50,
                                    headers=headers))
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) == 1 and statuses.count(409) == 49, statuses
-    expected_kwh = (Decimal("1234.56") / tariff).quantize(Decimal("0.0001"))
+    expected_kwh = kwh_for("1234.56", tariff)
     winner = next(r.json() for r in responses if r.status_code == 200)
     assert winner["order_status"] == "COMPLETED" and winner["completed_at"]
     assert Decimal(str(winner["kwh"])) == expected_kwh
-    after = query(functions_db, "select kwh_credit_available from meters where id = %s",
-                  (meter,))[0][0]
-    assert after - before == expected_kwh
-    ledger = query(functions_db, "select kwh from credit_ledger where order_id = %s",
-                   (order["id"],))
-    assert ledger == [(expected_kwh,)]
+    assert Decimal(str(winner["tariff"])) == tariff
+    assert query(functions_db, CREDIT, (meter,))[0][0] - before == expected_kwh
+    # The legacy record of the money: two transactions, balances before and after.
+    sender, receiver = winner["sender_wallet_id"], winner["receiver_wallet_id"]
+    rows = query(functions_db, """
+        select wallet_id, amount, balance_before, balance_after, transaction_status::text
+          from transactions where order_id = %s order by amount desc""", (order["id"],))
+    amount = Decimal("1234.56")
+    assert rows == [
+        (receiver, 1234.56, float(balances[receiver]), float(balances[receiver] + amount),
+         "SUCCESSFUL"),
+        (sender, -1234.56, float(balances[sender]), float(balances[sender] - amount),
+         "SUCCESSFUL"),
+    ]
+    after = dict(query(functions_db, BALANCES, (order["id"],)))
+    assert after == {receiver: balances[receiver] + amount, sender: balances[sender] - amount}
 
 
 @pytest.mark.parametrize(("first", "then"), [
@@ -306,8 +388,27 @@ def test_failing_or_cancelling_credits_nothing(api: Api, functions_db: Seeded) -
         order = create(api, topup(meter, "75.00")).json()
         resp = api.post(f"{URL}/{order['id']}/{action}", token=api.token(role="service_role"))
         assert resp.json()["order_status"] == status and resp.json()["kwh"] is None
-        assert query(functions_db, "select count(*) from credit_ledger where order_id = %s",
+        assert query(functions_db, "select count(*) from transactions where order_id = %s",
                      (order["id"],))[0][0] == 0
+
+
+def test_an_order_the_legacy_loop_holds_is_left_to_it(api: Api, functions_db: Seeded) -> None:
+    """The legacy order loop claims an order and its wallets with `lock_session` while it
+    processes them; completing it here meanwhile would move the money twice."""
+    meter, _ = a_meter(functions_db)
+    order = create(api, topup(meter, "60.00")).json()
+    with psycopg.connect(functions_db.url) as conn:
+        conn.execute("update orders set order_status = 'PENDING', lock_session = 'legacy-1'"
+                     " where id = %s", (order["id"],))
+    resp = api.post(f"{URL}/{order['id']}/complete", token=api.token(role="service_role"))
+    assert resp.status_code == 409 and resp.headers.get("retry-after"), resp.text
+    assert "legacy" in resp.json()["error"]
+    assert query(functions_db, "select count(*) from transactions where order_id = %s",
+                 (order["id"],))[0][0] == 0
+    with psycopg.connect(functions_db.url) as conn:
+        conn.execute("update orders set lock_session = null where id = %s", (order["id"],))
+    done = api.post(f"{URL}/{order['id']}/complete", token=api.token(role="service_role"))
+    assert done.status_code == 200 and done.json()["order_status"] == "COMPLETED"
 
 
 def test_transitions_of_missing_orders_are_404(api: Api) -> None:
@@ -322,7 +423,7 @@ def test_developers_cannot_transition(api: Api, functions_db: Seeded) -> None:
     assert resp.status_code == 403
     status = query(functions_db, "select order_status::text from orders where id = %s",
                    (order["id"],))[0][0]
-    assert status == "PENDING"
+    assert status == "INITIALISED"
 
 
 @pytest.mark.parametrize("raw", ["abc", "0", "-1", "9" * 25])
@@ -356,7 +457,6 @@ def test_cached_totals_are_never_shared_between_callers(api: Api, functions_db: 
     """The operator's total, counted first, must not answer a developer's request."""
     operator = api.get(URL, token=api.token(OPERATOR_ID), params={"size": 1}).json()["total"]
     developer = api.get(URL, token=api.token(DEV_B_ID), params={"size": 1}).json()["total"]
-    expected = query(functions_db, """
-        select count(*) from orders where meta_order_type = 'ENERGY_TOPUP'
-           and order_status = 'COMPLETED' and rls_organization_id = %s""", (DEV_B_ID,))[0][0]
+    expected = query(functions_db, f"select count(*) {LISTED} and {VISIBLE}"
+                     " and o.rls_organization_id = %s", (DEV_B_ID,))[0][0]
     assert developer == expected < operator

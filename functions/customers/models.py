@@ -21,7 +21,7 @@ class CustomerListQuery(BaseModel):
     order: Literal["id", "created_at", "grid", "grid_id"] = Field(
         "id", description="Sort field")
     ascending: bool = Field(True, description="Sort direction")
-    grid: int | None = Field(None, ge=1, le=2**63 - 1, description="Only this grid (id)")
+    grid: int | None = Field(None, ge=1, le=2**31 - 1, description="Only this grid (id)")
     created_from: Annotated[AwareDatetime, ISO_8601] | None = Field(
         None, description="Created at or after (ISO 8601 with time zone)")
     created_to: Annotated[AwareDatetime, ISO_8601] | None = Field(

@@ -1,5 +1,8 @@
 """SQL of the customers function. Row-level security bounds every query to what the caller may
-see; the WHERE clauses here only express the listing's own rules."""
+see; the WHERE clauses here only express the listing's own rules, which are the legacy
+listing's: a customer with an account (the legacy joins accounts), on a grid that is not
+deleted, and, unless the operator or the owning organization asks for them, neither the
+customer nor its grid hidden from reporting."""
 
 from __future__ import annotations
 
@@ -13,12 +16,14 @@ from .models import MASK, CustomerListQuery
 ORDER_COLUMNS = {"id": "c.id", "created_at": "c.created_at", "grid": "g.name",
                  "grid_id": "c.grid_id"}
 
+# `account_id is not null` is the legacy inner join on accounts (the foreign key guarantees the
+# row), without reading accounts, which lenders may not.
 FILTERS = """
   from public.customers c
   join public.grids g on g.id = c.grid_id
- where g.deleted_at is null
+ where g.deleted_at is null and c.account_id is not null
    and (%(include_hidden)s or (not c.is_hidden_from_reporting and not g.is_hidden_from_reporting))
-   and (%(grid)s::bigint is null or c.grid_id = %(grid)s::bigint)
+   and (%(grid)s::integer is null or c.grid_id = %(grid)s::integer)
    and (%(created_from)s::timestamptz is null or c.created_at >= %(created_from)s::timestamptz)
    and (%(created_to)s::timestamptz is null or c.created_at < %(created_to)s::timestamptz)
 """
@@ -70,8 +75,10 @@ async def get_customer(conn: AsyncConnection[Any], customer_id: int,
         " c.created_at, c.is_hidden_from_reporting"
         " from public.customers c join public.grids g on g.id = c.grid_id "
         + ("" if masked else NAMED) +
-        " where c.id = %(id)s and g.deleted_at is null"
-        + (" and not g.is_hidden_from_reporting" if masked else "")
+        " where c.id = %(id)s and g.deleted_at is null and c.account_id is not null"
+        # Lenders never see what is hidden, whatever the policies let them read.
+        + (" and not g.is_hidden_from_reporting and not c.is_hidden_from_reporting"
+           if masked else "")
     )
     cur = await conn.execute(query, {"id": customer_id, "mask": MASK})
     row = await cur.fetchone()

@@ -13,20 +13,12 @@ from shared.access import View, reporting_view, require_operator_or_service
 from shared.auth import Caller
 from shared.db import as_caller, transactional
 from shared.gate import JWT, gated
-from shared.http import (
-    Conflict,
-    Forbidden,
-    NotFound,
-    UnprocessableEntity,
-    parse_body,
-    parse_query,
-    path_id,
-    subpath,
-)
+from shared.http import Conflict, Forbidden, NotFound, parse_body, parse_query, path_id, subpath
 from shared.totals import caller_key, totals_of
 
 from .models import CreateOrder, OrderListQuery
-from .queries import TRANSITIONS, get_order, insert_topup, list_orders, meter_for_topup, transition
+from .queries import TRANSITIONS, TransitionRefused, get_order, list_orders, transition
+from .topups import create_topup
 
 NAME = "orders"
 
@@ -53,6 +45,8 @@ async def _list(query: OrderListQuery, caller: Caller) -> dict[str, Any]:
     if view is View.MASKED and (query.status not in (None, "COMPLETED")
                                 or query.type not in (None, "ENERGY_TOPUP")):
         raise Forbidden("lenders see completed energy top-ups only")
+    if view is View.MASKED and query.include_hidden:
+        raise Forbidden("include_hidden is for the operator and the owning organization")
     totals = totals_of(NAME)
     key = (caller_key(caller), view, query.filters())
     async with as_caller(caller) as conn:
@@ -86,14 +80,7 @@ async def _create(request: Request, caller: Caller) -> Any:
         return replay.response()
     try:
         async with as_caller(caller) as conn:
-            meter = await meter_for_topup(conn, body.meter_id)
-            if meter is None:
-                raise UnprocessableEntity(f"field 'meter_id': meter {body.meter_id} not found")
-            org_id, customer_id, grid_id, tariff, meter_type = meter
-            if not tariff or tariff <= 0:
-                raise UnprocessableEntity(f"grid {grid_id} has no kWh tariff; cannot top up")
-            order = await insert_topup(conn, body, org_id, customer_id, grid_id, tariff,
-                                       meter_type)
+            order = await create_topup(conn, body)
             response = await idempotency.finish(conn, key, 201, order)
         totals_of(NAME).clear()  # after the commit, so no count can cache the old total
         return response
@@ -104,14 +91,15 @@ async def _create(request: Request, caller: Caller) -> Any:
 
 async def _transition(order_id: int, action: str, caller: Caller) -> dict[str, Any]:
     require_operator_or_service(caller, "changing an order's status")
-    async with as_caller(caller) as conn:
-        order, current = await transition(conn, order_id, action)
+    try:
+        async with as_caller(caller) as conn:
+            order = await transition(conn, order_id, action)
+    except TransitionRefused as refused:
+        raise Conflict(refused.message, {"Retry-After": "1"} if refused.retry else None) from None
     totals_of(NAME).clear()
-    if order is not None:
-        return order
-    if current is None:
+    if order is None:
         raise NotFound(f"order {order_id} not found")
-    raise Conflict(f"cannot {action} order {order_id}: it is {current}")
+    return order
 
 
 def openapi() -> dict[str, Any]:

@@ -14,9 +14,11 @@ Status = Literal["INITIALISED", "PENDING", "COMPLETED", "FAILED", "CANCELLED", "
                  "IGNORED"]
 OrderType = Literal["ENERGY_TOPUP", "CONNECTION_PAYMENT", "CONNECTION_REFUND",
                     "AGENT_WITHDRAWAL", "AGENT_TOPUP", "ORGANIZATION_TOPUP",
-                    "ORGANIZATION_WITHDRAWAL"]
+                    "ORGANIZATION_WITHDRAWAL", "CUSTOMER_TOPUP"]
 Currency = Literal["USD", "NGN", "EUR"]
 PaymentMethod = Literal["CREDIT_CARD", "USSD", "BANK_TRANSFER"]
+PaymentChannel = Literal["USSD", "AYRTON", "NIFFLER", "TELEGRAM"]
+MeterType = Literal["HPS", "FS"]
 
 
 class OrderListQuery(BaseModel):
@@ -31,26 +33,31 @@ class OrderListQuery(BaseModel):
         None, description="Order status (default COMPLETED); operator and owning organization")
     type: OrderType | None = Field(
         None, description="Order type (default ENERGY_TOPUP); operator and owning organization")
-    grid: int | None = Field(None, ge=1, le=2**63 - 1, description="Only this grid (id)")
+    grid: int | None = Field(None, ge=1, le=2**31 - 1, description="Only this grid (id)")
     created_from: Annotated[AwareDatetime, ISO_8601] | None = Field(
         None, description="Created at or after")
     created_to: Annotated[AwareDatetime, ISO_8601] | None = Field(
         None, description="Created before")
+    include_hidden: bool = Field(
+        False, description="Also orders hidden from reporting (operator and owning organization"
+        " only)")
 
     def filters(self) -> tuple[object, ...]:
         """What the total depends on (not the page, its size or its order)."""
-        return (self.status, self.type, self.grid, self.created_from, self.created_to)
+        return (self.status, self.type, self.grid, self.created_from, self.created_to,
+                self.include_hidden)
 
 
 class CreateOrder(BaseModel):
-    """An energy top-up for a meter; the tariff comes from the meter's grid."""
+    """An energy top-up for a meter, in the meter's currency; the tariff (the meter's own, else
+    its grid's for the meter's type) is fixed when the order completes, as the legacy does."""
 
     model_config = ConfigDict(extra="forbid")
 
-    meter_id: Annotated[int, NOT_BOOL] = Field(ge=1, le=2**63 - 1)
+    meter_id: Annotated[int, NOT_BOOL] = Field(ge=1, le=2**31 - 1)
     amount: Decimal = Field(gt=0, le=Decimal("100000000"), max_digits=12, decimal_places=2,
                             allow_inf_nan=False)
     currency: Currency
     payment_method: PaymentMethod
-    payment_channel: str = Field(min_length=1, max_length=64)
+    payment_channel: PaymentChannel | None = None
     external_reference: str | None = Field(None, min_length=1, max_length=128)

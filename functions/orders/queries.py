@@ -1,7 +1,19 @@
-"""SQL of the orders function: listing, creation, and the lifecycle transitions."""
+"""SQL of the orders function on the legacy order model: listing, creating an energy top-up,
+and the lifecycle transitions that move its money between wallets and credit the meter.
+
+A top-up is what the legacy services write for one: an order from the banking system's wallet
+(`identifier = 'BANKING_SYSTEM'`) to the meter's wallet, with its `meta_*` fields filled as the
+legacy order-meta logic fills them; completing it writes the two `transactions` rows (the
+receiver's +amount, the sender's -amount, each with the wallet's balance before and after),
+the wallets' balances, the order's tariff (-1, the legacy default, until then) and the meter's
+kWh credit, all in one transaction. Money is computed as `numeric` (the `*_exact` columns; a
+trigger keeps the legacy double precision columns equal to them).
+"""
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -9,42 +21,49 @@ from psycopg import AsyncConnection
 from .models import CreateOrder, OrderListQuery
 
 MASK = "*******"
+BANKING_SYSTEM = "BANKING_SYSTEM"
 ORDER_COLUMNS = {"id": "o.id", "created_at": "o.created_at", "updated_at": "o.updated_at",
                  "amount": "o.amount"}
 
-# The lifecycle: which statuses each transition leaves from, and where it goes.
+# The lifecycle: which statuses each transition leaves from, and where it goes. Cancelling is
+# only for an order nobody has paid yet (INITIALISED), as the legacy cancel allows.
 TRANSITIONS = {
     "complete": (("INITIALISED", "PENDING"), "COMPLETED"),
     "fail": (("INITIALISED", "PENDING"), "FAILED"),
-    "cancel": (("INITIALISED", "PENDING"), "CANCELLED"),
+    "cancel": (("INITIALISED",), "CANCELLED"),
 }
 
+AMOUNT = "coalesce(o.amount_exact, o.amount::numeric)"
+# -1 is the legacy's "no tariff yet": shown as null.
+TARIFF = "nullif(coalesce(o.tariff_exact, o.tariff::numeric), -1)"
+
+# The legacy listing joins the order's grid (orders without one are not listed) and lists only
+# what is not hidden from reporting; the operator and the owning organization may ask for the
+# hidden ones too.
 FILTERS = """
   from public.orders o
- where o.order_status = %(status)s::public.order_status
-   and o.meta_order_type = %(type)s::public.order_type
-   and (%(named)s or not o.meta_is_hidden_from_reporting)
-   and (%(grid)s::bigint is null or o.historical_grid_id = %(grid)s::bigint)
+  join public.grids g on g.id = o.historical_grid_id
+ where o.order_status = %(status)s::public.order_status_enum
+   and o.meta_order_type = %(type)s::public.order_type_enum
+   and (%(include_hidden)s or o.meta_is_hidden_from_reporting is false)
+   and (%(grid)s::integer is null or o.historical_grid_id = %(grid)s::integer)
    and (%(created_from)s::timestamptz is null or o.created_at >= %(created_from)s::timestamptz)
    and (%(created_to)s::timestamptz is null or o.created_at < %(created_to)s::timestamptz)
 """
-# One index probe per page row (a join was planned as a hash of every customer and account).
-CUSTOMER_NAME = ("(select a.full_name from public.customers c"
-                 " join public.accounts a on a.id = c.account_id where c.id = p.customer_id)")
 
-# The count and the page in one statement; grid and customer names are looked up for the
-# page's rows only, not for every order the count visits (see customers/queries.py). The
-# total always yields one row, so a page past the end still carries it; a total known from
-# shared.totals is passed in instead of counted.
+# The count and the page in one statement; the page's rows carry their grid's name (one index
+# probe per row). The total always yields one row, so a page past the end still carries it; a
+# total known from shared.totals is passed in instead of counted.
 COUNT = "count(*) as total {filters}"
 KNOWN = "%(known_total)s::bigint as total"
 LIST = """
-select t.total, p.id, p.created_at, p.amount, p.order_status, p.currency, p.tariff,
-       (select g.name from public.grids g where g.id = p.historical_grid_id), {customer}
+select t.total, p.id, p.created_at, p.amount, p.order_status, p.currency, p.tariff, p.grid,
+       {customer}
   from (select {total}) t
   left join lateral (
-    select o.id, o.created_at, o.amount, o.order_status::text, o.currency::text, o.tariff,
-           o.historical_grid_id, o.customer_id, {key} as k {filters}
+    select o.id, o.created_at, """ + AMOUNT + """ as amount, o.order_status::text,
+           o.currency::text, """ + TARIFF + """ as tariff, g.name as grid,
+           o.meta_receiver_name_part_2 as customer, {key} as k {filters}
      order by {key} {direction}, o.id {direction}
      limit %(limit)s offset %(offset)s) p on true
  order by p.k {direction}, p.id {direction}
@@ -52,15 +71,39 @@ select t.total, p.id, p.created_at, p.amount, p.order_status, p.currency, p.tari
 LIST_KEYS = ("id", "created_at", "amount", "order_status", "currency", "tariff", "grid",
              "customer")
 
-ORDER_FIELDS = (
-    "o.id, o.created_at, o.updated_at, o.completed_at, o.amount, o.currency::text,"
-    " o.order_status::text, o.meta_order_type::text, o.tariff, o.payment_method::text,"
-    " o.payment_channel, o.external_reference, o.meter_id, o.customer_id,"
-    " o.historical_grid_id"
-)
+# A completed top-up's kWh is derived from the order (amount / tariff, the legacy rounding),
+# and when it completed from its successful transactions: no second record of either.
+ORDER_SQL = """
+select o.id, o.created_at, o.updated_at,
+       (select min(t.created_at) from public.transactions t
+         where t.order_id = o.id and t.transaction_status = 'SUCCESSFUL'),
+       """ + AMOUNT + """, o.currency::text, o.order_status::text, o.meta_order_type::text,
+       """ + TARIFF + """, o.tariff_type::text, o.payment_method::text,
+       o.payment_channel::text, o.external_reference,
+       case when o.meta_receiver_type = 'METER' then o.meta_receiver_id end,
+       case when o.meta_receiver_type = 'METER' then o.meta_receiver_id_part_2 end,
+       o.historical_grid_id, o.sender_wallet_id, o.receiver_wallet_id,
+       o.meta_is_hidden_from_reporting
+  from public.orders o where o.id = %s
+"""
 ORDER_KEYS = ("id", "created_at", "updated_at", "completed_at", "amount", "currency",
-              "order_status", "meta_order_type", "tariff", "payment_method", "payment_channel",
-              "external_reference", "meter_id", "customer_id", "grid_id")
+              "order_status", "meta_order_type", "tariff", "tariff_type", "payment_method",
+              "payment_channel", "external_reference", "meter_id", "customer_id", "grid_id",
+              "sender_wallet_id", "receiver_wallet_id", "is_hidden_from_reporting")
+
+
+def kwh_for(amount: Decimal, tariff: Decimal) -> Decimal:
+    """kWh a completed top-up credits: amount / tariff rounded up to 0.1 kWh, in the customer's
+    favour, as the legacy order processing rounds it."""
+    return Decimal(math.ceil(amount / tariff * 10)) / 10
+
+
+def _order(row: tuple[Any, ...]) -> dict[str, Any]:
+    order = dict(zip(ORDER_KEYS, row, strict=True))
+    completed = order["order_status"] == "COMPLETED" and order["meta_order_type"] == "ENERGY_TOPUP"
+    order["kwh"] = (kwh_for(order["amount"], order["tariff"])
+                    if completed and order["tariff"] else None)
+    return order
 
 
 async def list_orders(conn: AsyncConnection[Any], q: OrderListQuery, named: bool,
@@ -68,88 +111,231 @@ async def list_orders(conn: AsyncConnection[Any], q: OrderListQuery, named: bool
     """(total, the page's entries); counts the total unless `known_total` is given."""
     total = COUNT.format(filters=FILTERS) if known_total is None else KNOWN
     query = LIST.format(
-        customer=CUSTOMER_NAME if named else "%(mask)s::text", filters=FILTERS, total=total,
+        customer="p.customer" if named else "%(mask)s::text", filters=FILTERS, total=total,
         key=ORDER_COLUMNS[q.order], direction="asc" if q.ascending else "desc")
     params = {**q.model_dump(), "status": q.status or "COMPLETED",
-              "type": q.type or "ENERGY_TOPUP", "named": named, "mask": MASK,
-              "limit": q.size, "offset": (q.page - 1) * q.size, "known_total": known_total}
+              "type": q.type or "ENERGY_TOPUP", "mask": MASK, "limit": q.size,
+              "offset": (q.page - 1) * q.size, "known_total": known_total}
     cur = await conn.execute(query, params)
     rows = await cur.fetchall()
     return rows[0][0], [dict(zip(LIST_KEYS, r[1:], strict=True)) for r in rows if r[1] is not None]
 
 
 async def get_order(conn: AsyncConnection[Any], order_id: int) -> dict[str, Any] | None:
-    cur = await conn.execute(
-        "select " + ORDER_FIELDS + ", (select kwh from public.credit_ledger l"
-        " where l.order_id = o.id) from public.orders o where o.id = %s", (order_id,))
+    cur = await conn.execute(ORDER_SQL, (order_id,))
     row = await cur.fetchone()
-    return None if row is None else dict(zip((*ORDER_KEYS, "kwh"), row, strict=True))
+    return None if row is None else _order(row)
 
 
-async def meter_for_topup(conn: AsyncConnection[Any], meter_id: int) -> tuple | None:
-    """(organization, customer, grid, tariff, meter type) of a live meter, or None."""
-    cur = await conn.execute(
-        "select m.rls_organization_id, c.id, g.id, g.kwh_tariff, m.meter_type::text"
-        " from public.meters m"
-        " join public.connections n on n.id = m.connection_id"
-        " join public.customers c on c.id = n.customer_id"
-        " join public.grids g on g.id = c.grid_id"
-        " where m.id = %s and m.deleted_at is null and g.deleted_at is null", (meter_id,))
-    return await cur.fetchone()
+# -- creating a top-up --------------------------------------------------------------------------
 
+# The meter's tariff: its own when it has one, else its grid's for its type (essential service
+# for HPS, full service for FS), as the legacy order processing chooses it.
+METER_SQL = """
+select m.id, m.external_reference, m.meter_type::text, n.currency::text,
+       coalesce(m.kwh_tariff::numeric, case m.meter_type when 'FS'
+         then g.kwh_tariff_full_service::numeric else g.kwh_tariff_essential_service::numeric end),
+       c.id, a.full_name, c.is_hidden_from_reporting or g.is_hidden_from_reporting,
+       g.id, g.organization_id, (select w.id from public.wallets w where w.meter_id = m.id)
+  from public.meters m
+  join public.connections n on n.id = m.connection_id
+  join public.customers c on c.id = n.customer_id
+  join public.grids g on g.id = c.grid_id
+  left join public.accounts a on a.id = c.account_id
+ where m.id = %s and m.deleted_at is null and g.deleted_at is null
+"""
+METER_KEYS = ("id", "reference", "meter_type", "currency", "tariff", "customer_id",
+              "customer_name", "hidden", "grid_id", "organization_id", "wallet_id")
 
-async def insert_topup(conn: AsyncConnection[Any], body: CreateOrder, org_id: int,
-                       customer_id: int, grid_id: int, tariff: Any,
-                       meter_type: str) -> dict[str, Any]:
-    cur = await conn.execute(
-        "insert into public.orders as o (amount, currency, order_status, meta_order_type,"
-        " tariff, tariff_type, payment_method, payment_channel, external_reference,"
-        " historical_grid_id, rls_organization_id, meter_id, customer_id) values"
-        " (%s, %s, 'PENDING', 'ENERGY_TOPUP', %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " returning " + ORDER_FIELDS,
-        (body.amount, body.currency, tariff, meter_type, body.payment_method,
-         body.payment_channel, body.external_reference, grid_id, org_id, body.meter_id,
-         customer_id))
-    row = await cur.fetchone()
-    assert row is not None
-    return {**dict(zip(ORDER_KEYS, row, strict=True)), "kwh": None}
+BANKING_WALLET_SQL = ("select id from public.wallets where identifier = %s"
+                      " order by id limit 1")
 
+# Every meter that can be topped up has a wallet (the legacy commissioning creates it); one is
+# made here for a meter that has none yet, as commissioning would have.
+NEW_WALLET_SQL = """
+insert into public.wallets (meter_id, balance_exact, wallet_type, rls_organization_id)
+values (%s, 0, 'REAL', %s)
+on conflict (meter_id) do nothing
+"""
 
-# Completing a top-up credits amount / tariff kWh in the same statement that changes the
-# status. The row lock of the UPDATE serializes concurrent completions: the losers re-check
-# the status after the winner commits, match nothing, and credit nothing.
-_TRANSITION_SQL = """
-with o as (
-  update public.orders set order_status = %(to)s::public.order_status,
-         completed_at = case when %(to)s = 'COMPLETED' then now() else completed_at end
-   where id = %(id)s and order_status = any(%(from)s::public.order_status[])
-  returning *
-), l as (
-  insert into public.credit_ledger (meter_id, order_id, kwh, amount, currency, tariff,
-                                    rls_organization_id)
-  select meter_id, id, round(amount / tariff, 4), amount, currency, tariff, rls_organization_id
-    from o where %(to)s = 'COMPLETED' and meta_order_type = 'ENERGY_TOPUP'
-  returning meter_id, kwh
-), m as (
-  update public.meters set kwh_credit_available = kwh_credit_available + l.kwh
-    from l where meters.id = l.meter_id
-  returning meters.id
-)
-select {fields}, (select kwh from l), (select count(*) from m)
-  from o
+INSERT_SQL = """
+insert into public.orders (
+  amount_exact, currency, order_status, meta_order_type, payment_method, payment_channel,
+  external_reference, historical_grid_id, rls_organization_id, sender_wallet_id,
+  receiver_wallet_id, author_id, meta_author_type, meta_author_name, meta_sender_type,
+  meta_sender_name, meta_receiver_type, meta_receiver_name, meta_receiver_id,
+  meta_receiver_name_part_2, meta_receiver_id_part_2, meta_is_hidden_from_reporting,
+  updated_at)
+select %(amount)s, %(currency)s, 'INITIALISED', 'ENERGY_TOPUP', %(payment_method)s,
+       %(payment_channel)s, %(external_reference)s, %(grid_id)s, %(organization_id)s,
+       %(sender)s, %(receiver)s, a.id,
+       case when a.id is not null then 'MEMBER'::public.account_type_enum end, a.full_name,
+       'BANKING_SYSTEM', 'Banking system', 'METER', %(reference)s, %(meter_id)s,
+       %(customer_name)s, %(customer_id)s, %(hidden)s, now()
+  from (select) one
+  left join public.accounts a on a.supabase_id = (select auth.uid()) and a.deleted_at is null
+returning id
 """
 
 
-async def transition(conn: AsyncConnection[Any], order_id: int,
-                     action: str) -> tuple[dict[str, Any] | None, str | None]:
-    """(the order after the transition, None) or (None, its current status or None)."""
-    sources, target = TRANSITIONS[action]
-    cur = await conn.execute(_TRANSITION_SQL.format(fields=ORDER_FIELDS),
-                             {"id": order_id, "to": target, "from": list(sources)})
+async def meter_for_topup(conn: AsyncConnection[Any], meter_id: int) -> dict[str, Any] | None:
+    cur = await conn.execute(METER_SQL, (meter_id,))
     row = await cur.fetchone()
-    if row is not None:
-        return dict(zip((*ORDER_KEYS, "kwh"), row[:-1], strict=True)), None
-    cur = await conn.execute("select order_status::text from public.orders where id = %s",
-                             (order_id,))
-    current = await cur.fetchone()
-    return None, current[0] if current else None
+    return None if row is None else dict(zip(METER_KEYS, row, strict=True))
+
+
+async def banking_wallet(conn: AsyncConnection[Any]) -> int | None:
+    cur = await conn.execute(BANKING_WALLET_SQL, (BANKING_SYSTEM,))
+    row = await cur.fetchone()
+    return None if row is None else row[0]
+
+
+async def reference_taken(conn: AsyncConnection[Any], reference: str) -> bool:
+    cur = await conn.execute(
+        "select exists (select from public.orders where external_reference = %s)", (reference,))
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def insert_topup(conn: AsyncConnection[Any], body: CreateOrder, meter: dict[str, Any],
+                       sender: int) -> dict[str, Any]:
+    if meter["wallet_id"] is None:
+        await conn.execute(NEW_WALLET_SQL, (meter["id"], meter["organization_id"]))
+        cur = await conn.execute("select id from public.wallets where meter_id = %s",
+                                 (meter["id"],))
+        meter = {**meter, "wallet_id": (await cur.fetchone() or (None,))[0]}
+    cur = await conn.execute(INSERT_SQL, {
+        **body.model_dump(), "grid_id": meter["grid_id"],
+        "organization_id": meter["organization_id"], "sender": sender,
+        "receiver": meter["wallet_id"], "reference": meter["reference"],
+        "meter_id": meter["id"], "customer_name": meter["customer_name"],
+        "customer_id": meter["customer_id"], "hidden": meter["hidden"]})
+    row = await cur.fetchone()
+    assert row is not None
+    order = await get_order(conn, row[0])
+    assert order is not None
+    return order
+
+
+# -- transitions ------------------------------------------------------------------------------
+
+# The order's row lock serializes concurrent transitions of one order: the losers wait, then
+# find it no longer in a status they may leave. `lock_session` is the legacy order loop's
+# claim on an order or wallet it is processing: such rows are left to it.
+LOCK_ORDER_SQL = """
+select o.order_status::text, o.lock_session, o.meta_order_type::text, o.sender_wallet_id,
+       o.receiver_wallet_id, """ + AMOUNT + """, o.rls_organization_id
+  from public.orders o where o.id = %s for update
+"""
+# Both wallets, locked in id order so that two transfers between the same wallets cannot
+# deadlock (every top-up shares the banking system's wallet).
+LOCK_WALLETS_SQL = """
+select w.id, coalesce(w.balance_exact, w.balance::numeric), w.lock_session, w.meter_id,
+       w.identifier
+  from public.wallets w where w.id = any(%s) order by w.id for update
+"""
+TARIFF_SQL = """
+select m.meter_type::text,
+       coalesce(m.kwh_tariff::numeric, case m.meter_type when 'FS'
+         then g.kwh_tariff_full_service::numeric else g.kwh_tariff_essential_service::numeric end)
+  from public.meters m
+  join public.connections n on n.id = m.connection_id
+  join public.customers c on c.id = n.customer_id
+  join public.grids g on g.id = c.grid_id
+ where m.id = %s
+"""
+TRANSACTION_SQL = """
+insert into public.transactions (amount_exact, transaction_status, balance_before_exact,
+                                 balance_after_exact, wallet_id, order_id, rls_organization_id)
+values (%s, 'SUCCESSFUL', %s, %s, %s, %s, %s)
+"""
+BALANCE_SQL = ("update public.wallets set balance_exact = %s, balance_updated_at = now()"
+               " where id = %s")
+CREDIT_SQL = """
+update public.meters
+   set kwh_credit_available_exact
+         = coalesce(kwh_credit_available_exact, kwh_credit_available::numeric, 0) + %s,
+       kwh_credit_available_updated_at = now()
+ where id = %s
+"""
+STATUS_SQL = """
+update public.orders set order_status = %s::public.order_status_enum, updated_at = now(),
+       tariff_exact = coalesce(%s, tariff_exact),
+       tariff_type = coalesce(%s::public.meter_type_enum, tariff_type)
+ where id = %s
+"""
+
+
+class TransitionRefused(Exception):
+    """The order exists but cannot take this transition now; `retry` when it may later."""
+
+    def __init__(self, message: str, *, retry: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry = retry
+
+
+async def transition(conn: AsyncConnection[Any], order_id: int,
+                     action: str) -> dict[str, Any] | None:
+    """The order after the transition; None when there is no such order (visible to the caller).
+    Raises TransitionRefused when the order cannot move now."""
+    sources, target = TRANSITIONS[action]
+    cur = await conn.execute(LOCK_ORDER_SQL, (order_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    status, lock_session, order_type, sender, receiver, amount, organization = row
+    if status not in sources:
+        raise TransitionRefused(f"cannot {action} order {order_id}: it is {status}")
+    if lock_session is not None:
+        raise TransitionRefused(f"cannot {action} order {order_id}: the legacy order loop is"
+                                " processing it", retry=True)
+    tariff = meter_type = None
+    if target == "COMPLETED":
+        tariff, meter_type = await _transfer(conn, order_id, order_type, sender, receiver,
+                                             amount, organization)
+    await conn.execute(STATUS_SQL, (target, tariff, meter_type, order_id))
+    return await get_order(conn, order_id)
+
+
+async def _transfer(conn: AsyncConnection[Any], order_id: int, order_type: str,
+                    sender: int | None, receiver: int | None, amount: Decimal,
+                    organization: int | None) -> tuple[Decimal | None, str | None]:
+    """Move the order's amount from its sender's wallet to its receiver's, and credit the meter
+    of an energy top-up; returns the tariff and meter type the order records."""
+    if sender is None or receiver is None:
+        raise TransitionRefused(f"cannot complete order {order_id}: it has no"
+                                f" {'sender' if sender is None else 'receiver'} wallet")
+    cur = await conn.execute(LOCK_WALLETS_SQL, ([sender, receiver],))
+    wallets = {w[0]: w for w in await cur.fetchall()}
+    if sender not in wallets or receiver not in wallets:
+        raise TransitionRefused(f"cannot complete order {order_id}: its wallets are not visible")
+    if any(w[2] is not None for w in wallets.values()):
+        raise TransitionRefused(f"cannot complete order {order_id}: the legacy order loop"
+                                " holds one of its wallets", retry=True)
+    amount = abs(amount)
+    sender_balance, receiver_balance = wallets[sender][1], wallets[receiver][1]
+    # Only the banking system may go below zero (it pays for every top-up).
+    if sender_balance < amount and wallets[sender][4] != BANKING_SYSTEM:
+        raise TransitionRefused(f"cannot complete order {order_id}: the sender's wallet holds"
+                                f" {sender_balance}, less than {amount}")
+    tariff = meter_type = None
+    meter_id = wallets[receiver][3]
+    if order_type == "ENERGY_TOPUP" and meter_id is not None:
+        cur = await conn.execute(TARIFF_SQL, (meter_id,))
+        found = await cur.fetchone()
+        meter_type, tariff = found if found else (None, None)
+        if not tariff or tariff <= 0:
+            raise TransitionRefused(f"cannot complete order {order_id}: meter {meter_id} has no"
+                                    " kWh tariff (its own or its grid's)")
+    async with conn.cursor() as cur:
+        await cur.executemany(TRANSACTION_SQL, [
+            (amount, receiver_balance, receiver_balance + amount, receiver, order_id,
+             organization),
+            (-amount, sender_balance, sender_balance - amount, sender, order_id, organization),
+        ])
+        await cur.executemany(BALANCE_SQL, [(receiver_balance + amount, receiver),
+                                            (sender_balance - amount, sender)])
+    if tariff is not None:
+        await conn.execute(CREDIT_SQL, (kwh_for(amount, tariff), meter_id))
+    return tariff, meter_type

@@ -4,15 +4,17 @@ A key is scoped to the caller (`app.request_scope()`, derived from the verified 
 database, never sent by the client), so two callers cannot collide. Rows are kept for at least
 24 hours (`expires_at`); an expired key may be used again.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-27
 """
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+from migrations.guards import refuse_if_adopted
+
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -65,4 +67,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_if_adopted("drop the idempotency records")
     op.execute(DOWN_SQL)

@@ -3,17 +3,20 @@
 Supabase Auth calls it (`[auth.hook.custom_access_token]` in supabase/config.toml) with the
 event `{"user_id", "claims", "authentication_method"}` and issues the claims it returns. The
 organization comes from the account linked to the user; a user without one gets no
-organization claims at all (stale ones are removed, never trusted).
+organization claims at all (stale ones are removed, never trusted). Other app_metadata keys
+(the legacy `account_type`, which the legacy policies read) are kept as they are.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-27
 """
 
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+from migrations.guards import refuse_if_adopted
+
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -61,4 +64,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_if_adopted("drop the access token hook")
     op.execute("drop function if exists public.custom_access_token_hook(jsonb)")
