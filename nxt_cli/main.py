@@ -12,16 +12,20 @@ from collections.abc import Sequence
 
 
 def _cmd_db_migrate(args: argparse.Namespace) -> int:
-    from nxt_cli.migrate import migrate
+    from nxt_cli.migrate import LegacyDatabase, migrate
     from nxt_cli.stack import database_url
 
     with database_url() as url:
-        before, after = migrate(url)
-        if before == after:
-            print(f"transactional plane: up to date at revision {after}")
-        else:
-            print(f"transactional plane: migrated {before or 'empty'} -> {after}")
-        _migrate_timeseries(url)
+        try:
+            before, after = migrate(url)
+            if before == after:
+                print(f"transactional plane: up to date at revision {after}")
+            else:
+                print(f"transactional plane: migrated {before or 'empty'} -> {after}")
+            _migrate_timeseries(url)
+        except LegacyDatabase as refused:
+            print(f"nxt db migrate: {refused}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -40,6 +44,79 @@ def _migrate_timeseries(url: str) -> str | None:
     else:
         print(f"time-series plane: migrated {before or 'empty'} -> {after}")
     return ts_url
+
+
+def _existing_timeseries_url(url: str) -> str | None:
+    """The time-series database to adopt with `url`: TIMESERIES_DATABASE_URL, else the local
+    `<db>_timeseries` when it exists (adoption never creates one)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    from nxt_cli.migrate import is_local
+    from nxt_cli.stack import TIMESERIES_SUFFIX
+
+    explicit = (os.environ.get("TIMESERIES_DATABASE_URL") or "").strip()
+    if explicit:
+        return explicit
+    if not is_local(url):
+        return None
+    parts = urlsplit(url)
+    name = (parts.path.lstrip("/") or "postgres") + TIMESERIES_SUFFIX
+    with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+            return urlunsplit(parts._replace(path=f"/{name}"))
+    return None
+
+
+def _cmd_db_adopt(args: argparse.Namespace) -> int:
+    import json
+
+    from nxt_cli.adopt import (
+        NotAdoptable,
+        adopt,
+        finish_keys,
+        render,
+        timeseries_plane,
+        transactional_plane,
+    )
+    from nxt_cli.migrate import is_local
+    from nxt_cli.stack import database_url
+    from shared.settings import get_settings
+
+    with database_url() as url:
+        ts_url = _existing_timeseries_url(url)
+        remote = not all(is_local(u) for u in (url, ts_url) if u)
+        apply = args.yes or not remote
+        try:
+            if args.finish_keys:
+                keys, done = finish_keys(url, apply=apply)
+                print(f"API keys: plaintext of {keys} keys " + ("removed" if done else
+                      "would be removed; nothing changed: re-run with --yes"))
+                return 0
+            reports = [adopt(url, transactional_plane(), apply=apply,
+                             checksums=not args.no_checksums,
+                             operator_organization_id=get_settings().operator_organization_id)]
+            if ts_url:
+                reports.append(adopt(ts_url, timeseries_plane(), apply=apply,
+                                     checksums=not args.no_checksums))
+        except NotAdoptable as refused:
+            print(f"nxt db adopt: {refused.message}", file=sys.stderr)
+            for finding in refused.findings:
+                print(f"  {finding}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
+    else:
+        print("\n\n".join(render(r) for r in reports))
+        if not ts_url:
+            print("\ntime-series plane: skipped (set TIMESERIES_DATABASE_URL to adopt the"
+                  " legacy time-series database too)")
+        if not apply:
+            print("\nnothing changed: the database is not local; re-run with --yes to adopt")
+    lost = [c for r in reports for c in r.changes if c.why == "unexplained"] + [
+        x for r in reports for x in r.removed]
+    return 1 if lost else 0
 
 
 def _cmd_db_reset(args: argparse.Namespace) -> int:
@@ -340,6 +417,17 @@ def build_parser() -> argparse.ArgumentParser:
         dest="db_command", required=True)
     db.add_parser("migrate", help="apply pending migrations (a no-op when up to date)"
                   ).set_defaults(func=_cmd_db_migrate)
+    p = db.add_parser("adopt", help="take over a legacy database in place (both planes):"
+                      " check the baseline, stamp it, apply the later revisions, report")
+    p.add_argument("--yes", action="store_true",
+                   help="apply to a database that is not local (without it: the plan only)")
+    p.add_argument("--finish-keys", action="store_true",
+                   help="remove the legacy plaintext of every hashed API key (once no legacy"
+                   " reader needs it)")
+    p.add_argument("--no-checksums", action="store_true",
+                   help="count rows but skip the checksums (they read every row once)")
+    p.add_argument("--json", action="store_true", help="print the reports as JSON")
+    p.set_defaults(func=_cmd_db_adopt)
     p = db.add_parser("reset", help="drop and re-apply every migration (local databases only)")
     p.add_argument("--force", action="store_true", help="allow a database that is not local")
     p.add_argument("--seed", action="store_true", help="load the demo data afterwards")

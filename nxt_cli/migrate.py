@@ -46,8 +46,41 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
 
 
+class LegacyDatabase(RuntimeError):
+    """A legacy database that `nxt db adopt` has not taken over: migrating it would fail or,
+    worse, appear to succeed."""
+
+
+def refuse_unadopted(url: str, plane: str = "transactional") -> None:
+    """LegacyDatabase when `url` holds the legacy schema of `plane` and was not adopted;
+    checked before anything is written."""
+    from nxt_cli.adopt import is_unadopted_legacy, timeseries_plane, transactional_plane
+
+    spec = transactional_plane() if plane == "transactional" else timeseries_plane()
+    if is_unadopted_legacy(url, spec):
+        raise LegacyDatabase(
+            f"the {plane} database holds the legacy schema and was not adopted: run"
+            " `nxt db adopt` (it checks the schema, stamps the baseline and applies the"
+            " later revisions); nothing was changed")
+
+
+def refuse_adopted(url: str, plane: str, what: str) -> None:
+    """PermissionError when `url` was adopted from the legacy system (or is being)."""
+
+    from nxt_cli.adopt import ADOPTED, IN_PROGRESS, connect, recognise, timeseries_plane
+    from nxt_cli.adopt import transactional_plane as tx
+
+    spec = tx() if plane == "transactional" else timeseries_plane()
+    with connect(url) as conn:
+        if recognise(conn, spec)[0] in (ADOPTED, IN_PROGRESS):
+            raise PermissionError(
+                f"refusing to {what}: the {plane} database was adopted from the legacy system,"
+                " whose services use what this would drop; migrations go forward only there")
+
+
 def migrate(url: str) -> tuple[str | None, str | None]:
     """Apply pending revisions; returns (before, after). A no-op when up to date."""
+    refuse_unadopted(url)
     before = current_revision(url)
     if before != head_revision():
         command.upgrade(alembic_config(url), "head")
@@ -74,8 +107,10 @@ def refuse_remote(url: str, *, force: bool = False) -> None:
 
 
 def reset(url: str, *, force: bool = False) -> None:
-    """Drop every revision and apply them again. Refuses a non-local database unless forced."""
+    """Drop every revision and apply them again. Refuses a non-local database unless forced,
+    and an adopted one always."""
     refuse_remote(url, force=force)
+    refuse_adopted(url, "transactional", "reset the database")
     downgrade(url, "base")
     command.upgrade(alembic_config(url), "head")
 
@@ -111,6 +146,7 @@ def timeseries_head_revision() -> str | None:
 
 def migrate_timeseries(url: str, *, engine: str | None = None) -> tuple[str | None, str | None]:
     """Apply the time-series plane's pending revisions; returns (before, after)."""
+    refuse_unadopted(url, "time-series")
     before = timeseries_current_revision(url)
     if before != timeseries_head_revision():
         command.upgrade(timeseries_alembic_config(url, engine=engine), "head")
@@ -125,5 +161,6 @@ def reset_timeseries(url: str, *, force: bool = False, engine: str | None = None
     """Drop every time-series revision (and its data) and apply them again; local only unless
     forced. The engine is detected afresh."""
     refuse_remote(url, force=force)
+    refuse_adopted(url, "time-series", "reset the time-series database")
     downgrade_timeseries(url, "base")
     command.upgrade(timeseries_alembic_config(url, engine=engine), "head")

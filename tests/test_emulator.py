@@ -330,10 +330,10 @@ def test_supabase_client_creates_an_order_with_an_idempotency_key(
     client = _client(api, keys.service_role)
     key = str(uuid.uuid4())
     body = {"meter_id": meter, "amount": "250.00", "currency": "NGN",
-            "payment_method": "USSD", "payment_channel": "paystack"}
+            "payment_method": "USSD", "payment_channel": "USSD"}
     options = {"body": body, "headers": {"Idempotency-Key": key}, "responseType": "json"}
     order = client.functions.invoke("orders", options)
-    assert order["meter_id"] == meter and order["order_status"] == "PENDING"
+    assert order["meter_id"] == meter and order["order_status"] == "INITIALISED"
     assert Decimal(str(order["amount"])) == Decimal("250.00")
     again = client.functions.invoke("orders", options)
     assert again == order  # the replay, not a second order

@@ -247,7 +247,7 @@ class Mix:
         if kind == 1:
             key = f"{self.run}-{n}"
             body = {"meter_id": self.stack.meters[n % 500], "amount": f"{100 + n % 900}.00",
-                    "currency": "NGN", "payment_method": "USSD", "payment_channel": "paystack",
+                    "currency": "NGN", "payment_method": "USSD", "payment_channel": "USSD",
                     "external_reference": key}
             headers = {"Authorization": f"Bearer {self.service}", "Idempotency-Key": key}
             return Call("order", "POST", ORDERS, {"json": body, "headers": headers},

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import os
 import threading
 import time
@@ -19,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -151,7 +152,7 @@ def orders_call(stack: LoadStack, n: int, tokens: Tokens) -> Call:
         case 0:
             key = f"load-{uuid.uuid4()}"
             body = {"meter_id": stack.meters[n % len(stack.meters)], "amount": "250.00",
-                    "currency": "NGN", "payment_method": "USSD", "payment_channel": "paystack",
+                    "currency": "NGN", "payment_method": "USSD", "payment_channel": "USSD",
                     "external_reference": key}
             return Call("orders", "POST", f"{FN}/orders",
                         {"json": body, "headers": {**tokens["service"], "Idempotency-Key": key}})
@@ -257,7 +258,7 @@ class TopUps:
         key = f"{self.run}-{n}"
         amount = Decimal(100 + (n * 37) % 4900) + Decimal(n % 100) / 100
         body = {"meter_id": self.meters[n % len(self.meters)], "amount": str(amount),
-                "currency": "NGN", "payment_method": "USSD", "payment_channel": "paystack",
+                "currency": "NGN", "payment_method": "USSD", "payment_channel": "USSD",
                 "external_reference": key}
         create = Call("create", "POST", f"{FN}/orders",
                       {"json": body, "headers": {**self.service, "Idempotency-Key": key}})
@@ -290,12 +291,15 @@ class TopUps:
         return out
 
 
+CREDIT_SQL = ("select id, coalesce(kwh_credit_available_exact, kwh_credit_available::numeric, 0)"
+              " from meters where id = any(%s)")
+
+
 def test_concurrent_topups_keep_the_ledger_balanced(stack: LoadStack) -> None:
     api = stack.served.api
     # Few meters, so completions of different orders contend on the same meter rows.
     meters = stack.meters[:24]
-    credit_before = dict(rows(stack.planes.url, "select id, kwh_credit_available from meters"
-                                                " where id = any(%s)", (meters,)))
+    credit_before = dict(rows(stack.planes.url, CREDIT_SQL, (meters,)))
     topups = TopUps(f"ledger-{uuid.uuid4().hex[:8]}", meters,
                     bearer(api.token(role="service_role")))
     with ConnectionWatch(stack) as watch:
@@ -313,28 +317,30 @@ def test_concurrent_topups_keep_the_ledger_balanced(stack: LoadStack) -> None:
     assert topups.races and topups.replays_checked and len(topups.completed) > 50
 
     found = rows(stack.planes.url, """
-        select o.id, o.amount, o.tariff, o.order_status::text, o.meter_id,
-               l.amount, l.kwh, l.tariff, l.meter_id
-          from orders o left join credit_ledger l on l.order_id = o.id
+        select o.id, o.amount_exact, o.tariff_exact, o.order_status::text, w.meter_id,
+               (select sum(t.amount_exact) from transactions t
+                 where t.order_id = o.id and t.amount_exact > 0),
+               (select count(*) from transactions t where t.order_id = o.id)
+          from orders o join wallets w on w.id = o.receiver_wallet_id
          where o.external_reference like %s""", (f"{topups.run}-%",))
     ids = [r[0] for r in found]
-    assert len(ids) == len(set(ids)) == len(topups.created)  # one ledger row at most per order
+    assert len(ids) == len(set(ids)) == len(topups.created)
     completed = {r[0] for r in found if r[3] == "COMPLETED"}
     assert completed == topups.completed
     credits = [r for r in found if r[5] is not None]
     assert {r[0] for r in credits} == completed
-    # The sum of credits equals the completed top-ups, to the unit, and each row's kWh is its
-    # amount at its tariff, rounded to the 4 places of the column.
+    # Each completed order moved its amount once (two transactions: in and out), the sum of
+    # what meters' wallets received equals the completed top-ups to the unit, and each meter
+    # gained ceil(amount / tariff, 0.1 kWh) per completed top-up, whatever the interleaving.
+    assert all(r[6] == 2 for r in credits) and all(r[6] == 0 for r in found if r[5] is None)
     ledger_sum = sum((r[5] for r in credits), Decimal(0))
     assert ledger_sum == sum((topups.created[i] for i in completed), Decimal(0))
-    for oid, amount, tariff, _, meter, l_amount, kwh, l_tariff, l_meter in credits:
-        assert (l_amount, l_tariff, l_meter) == (amount, tariff, meter), oid
-        assert kwh == (amount / tariff).quantize(Decimal("0.0001"), ROUND_HALF_UP), oid
-    # Each meter was credited exactly its rows' kWh, whatever the interleaving.
-    credit_after = dict(rows(stack.planes.url, "select id, kwh_credit_available from meters"
-                                               " where id = any(%s)", (meters,)))
+    for oid, amount, _, _, _, received, _ in credits:
+        assert received == amount, oid
+    credit_after = dict(rows(stack.planes.url, CREDIT_SQL, (meters,)))
     for meter in meters:
-        gained = sum((r[6] for r in credits if r[8] == meter), Decimal(0))
+        gained = sum((Decimal(math.ceil(r[1] / r[2] * 10)) / 10 for r in credits
+                      if r[4] == meter), Decimal(0))
         assert credit_after[meter] - credit_before[meter] == gained, meter
     after = watch.check_no_leak()
     print(f"ledger: {len(topups.created)} orders, {len(completed)} completed, {ledger_sum} NGN"

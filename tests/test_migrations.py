@@ -33,7 +33,8 @@ def test_up_down_up_on_an_empty_database(empty_db: str) -> None:
     first = _objects(empty_db)
     expected_tables = {"public.organizations", "public.orders", "public.api_keys", "auth.users"}
     assert expected_tables <= first["tables"]
-    assert {"order_status_enum", "order_type_enum", "organization_type_enum", "currency_enum"} <= first["types"]
+    assert {"order_status_enum", "order_type_enum", "organization_type_enum",
+            "currency_enum"} <= first["types"]
     assert "nxt_customers_read" in first["policies"]
     expected_functions = {"auth.uid", "auth.jwt", "auth.role", "public.custom_access_token_hook"}
     assert expected_functions <= first["functions"]

@@ -135,7 +135,7 @@ def test_writes_through_one_server_connection(pooled_server: ServeProcess,
         async with httpx.AsyncClient(base_url=api.base_url, timeout=60) as client:
             orders = [client.post("/functions/v1/orders", json={
                 "meter_id": m, "amount": "300.00", "currency": "NGN", "payment_method": "USSD",
-                "payment_channel": "paystack", "external_reference": f"pooled-{run}-{m}"},
+                "payment_channel": "USSD", "external_reference": f"pooled-{run}-{m}"},
                 headers={**service, "Idempotency-Key": f"pooled-{run}-{m}"}) for m in meters]
             batches = [client.post("/functions/v1/meter-readings", headers=service, json={
                 "readings": [{"meter_id": m, "ts": (start + k * timedelta(minutes=15)).isoformat(),

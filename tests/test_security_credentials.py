@@ -438,10 +438,10 @@ def test_a_locked_key_is_refused_at_once_and_unlocking_restores_it(
      "update accounts set deleted_at = null where id = (select account_id from api_keys"
      " where key_hash = %s)"),
     ("organization deleted",
-     "update organizations set deleted_at = now() where id = (select rls_organization_id"
-     " from api_keys where key_hash = %s)",
-     "update organizations set deleted_at = null where id = (select rls_organization_id"
-     " from api_keys where key_hash = %s)"),
+     "update organizations set deleted_at = now() where id = (select a.organization_id"
+     " from api_keys k join accounts a on a.id = k.account_id where k.key_hash = %s)",
+     "update organizations set deleted_at = null where id = (select a.organization_id"
+     " from api_keys k join accounts a on a.id = k.account_id where k.key_hash = %s)"),
 ])
 def test_a_key_whose_owner_is_deleted_is_refused_at_once(
         api: Api, functions_db: Seeded, own_key: str, what: str, revoke: str,
