@@ -291,7 +291,7 @@ class TopUps:
         return out
 
 
-CREDIT_SQL = ("select id, coalesce(kwh_credit_available_exact, kwh_credit_available::numeric, 0)"
+CREDIT_SQL = ("select id, coalesce(kwh_credit_available_exact, app.exact(kwh_credit_available), 0)"
               " from meters where id = any(%s)")
 
 

@@ -31,8 +31,8 @@ def query(functions_db: Seeded, sql: str, params: tuple[Any, ...] = ()) -> list[
 
 
 # The tariff a top-up of the meter completes at: the meter's own, else its grid's for its type.
-TARIFF = """coalesce(m.kwh_tariff::numeric, case m.meter_type when 'FS'
-    then g.kwh_tariff_full_service::numeric else g.kwh_tariff_essential_service::numeric end)"""
+TARIFF = """coalesce(app.exact(m.kwh_tariff), case m.meter_type when 'FS'
+    then app.exact(g.kwh_tariff_full_service) else app.exact(g.kwh_tariff_essential_service) end)"""
 METERS = """from meters m join connections n on n.id = m.connection_id
     join customers c on c.id = n.customer_id join grids g on g.id = c.grid_id"""
 VISIBLE = "o.meta_is_hidden_from_reporting is false"
@@ -327,9 +327,9 @@ def test_a_body_that_is_not_json_is_400(api: Api) -> None:
 
 # -- transitions --------------------------------------------------------------------------------
 
-CREDIT = ("select coalesce(kwh_credit_available_exact, kwh_credit_available::numeric, 0)"
+CREDIT = ("select coalesce(kwh_credit_available_exact, app.exact(kwh_credit_available), 0)"
           " from meters where id = %s")
-BALANCES = ("select w.id, coalesce(w.balance_exact, w.balance::numeric) from wallets w"
+BALANCES = ("select w.id, coalesce(w.balance_exact, app.exact(w.balance)) from wallets w"
             " join orders o on w.id in (o.sender_wallet_id, o.receiver_wallet_id)"
             " where o.id = %s order by w.id")
 

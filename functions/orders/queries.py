@@ -33,9 +33,9 @@ TRANSITIONS = {
     "cancel": (("INITIALISED",), "CANCELLED"),
 }
 
-AMOUNT = "coalesce(o.amount_exact, o.amount::numeric)"
+AMOUNT = "coalesce(o.amount_exact, app.exact(o.amount))"
 # -1 is the legacy's "no tariff yet": shown as null.
-TARIFF = "nullif(coalesce(o.tariff_exact, o.tariff::numeric), -1)"
+TARIFF = "nullif(coalesce(o.tariff_exact, app.exact(o.tariff)), -1)"
 
 # The legacy listing joins the order's grid (orders without one are not listed) and lists only
 # what is not hidden from reporting; the operator and the owning organization may ask for the
@@ -133,8 +133,8 @@ async def get_order(conn: AsyncConnection[Any], order_id: int) -> dict[str, Any]
 # for HPS, full service for FS), as the legacy order processing chooses it.
 METER_SQL = """
 select m.id, m.external_reference, m.meter_type::text, n.currency::text,
-       coalesce(m.kwh_tariff::numeric, case m.meter_type when 'FS'
-         then g.kwh_tariff_full_service::numeric else g.kwh_tariff_essential_service::numeric end),
+       coalesce(app.exact(m.kwh_tariff), case m.meter_type when 'FS'
+         then app.exact(g.kwh_tariff_full_service) else app.exact(g.kwh_tariff_essential_service) end),
        c.id, a.full_name, c.is_hidden_from_reporting or g.is_hidden_from_reporting,
        g.id, g.organization_id, (select w.id from public.wallets w where w.meter_id = m.id)
   from public.meters m
@@ -230,14 +230,14 @@ select o.order_status::text, o.lock_session, o.meta_order_type::text, o.sender_w
 # Both wallets, locked in id order so that two transfers between the same wallets cannot
 # deadlock (every top-up shares the banking system's wallet).
 LOCK_WALLETS_SQL = """
-select w.id, coalesce(w.balance_exact, w.balance::numeric), w.lock_session, w.meter_id,
+select w.id, coalesce(w.balance_exact, app.exact(w.balance)), w.lock_session, w.meter_id,
        w.identifier
   from public.wallets w where w.id = any(%s) order by w.id for update
 """
 TARIFF_SQL = """
 select m.meter_type::text,
-       coalesce(m.kwh_tariff::numeric, case m.meter_type when 'FS'
-         then g.kwh_tariff_full_service::numeric else g.kwh_tariff_essential_service::numeric end)
+       coalesce(app.exact(m.kwh_tariff), case m.meter_type when 'FS'
+         then app.exact(g.kwh_tariff_full_service) else app.exact(g.kwh_tariff_essential_service) end)
   from public.meters m
   join public.connections n on n.id = m.connection_id
   join public.customers c on c.id = n.customer_id
@@ -254,7 +254,7 @@ BALANCE_SQL = ("update public.wallets set balance_exact = %s, balance_updated_at
 CREDIT_SQL = """
 update public.meters
    set kwh_credit_available_exact
-         = coalesce(kwh_credit_available_exact, kwh_credit_available::numeric, 0) + %s,
+         = coalesce(kwh_credit_available_exact, app.exact(kwh_credit_available), 0) + %s,
        kwh_credit_available_updated_at = now()
  where id = %s
 """

@@ -9,12 +9,14 @@ readers and writers:
 - a write of the exact column sets the legacy one to the nearest double (what the legacy code
   would have stored for that amount);
 - a write of only the legacy column (a legacy writer) sets the exact one to the double's
-  decimal value as PostgreSQL converts it (15 significant digits: 1234.5600000000002 is
-  1234.56), so the two never disagree: one truth, two spellings.
+  value as a decimal (`app.exact`: the shortest decimal that reads back as the same double, so
+  1234.5600000000002 stays 1234.5600000000002), so the two never disagree: one truth, two
+  spellings. (`double::numeric` would round to 15 digits and make 0.1 + 0.2 read back as a
+  different double than the legacy stored.)
 
 Existing rows are not rewritten (a live table is not touched row by row by a migration): their
 exact column stays NULL until the row is next written, and readers use
-`coalesce(x_exact, x::numeric)`. How the legacy columns are retired: migrations/README.md.
+`coalesce(x_exact, app.exact(x))`. How the legacy columns are retired: migrations/README.md.
 
 Revision ID: 0005
 Revises: 0004
@@ -39,15 +41,26 @@ EXACT = {
 }
 
 
+# The decimal of a double: its shortest round-trip text (what PostgreSQL 12+ prints whenever
+# extra_float_digits > 0, which the function pins), so that app.exact(x)::float8 = x.
+EXACT_SQL = """
+create function app.exact(value double precision) returns numeric
+language sql immutable strict parallel safe
+set extra_float_digits = 1
+as $$ select value::text::numeric $$;
+grant execute on function app.exact(double precision) to anon, authenticated, service_role;
+"""
+
+
 def _sync_function(table: str, columns: tuple[str, ...]) -> str:
     steps = "\n".join(f"""
   if tg_op = 'INSERT' then
     if new.{c}_exact is not null then new.{c} := new.{c}_exact;
-    else new.{c}_exact := new.{c}::numeric; end if;
+    else new.{c}_exact := app.exact(new.{c}); end if;
   elsif new.{c}_exact is distinct from old.{c}_exact then
     if new.{c}_exact is not null then new.{c} := new.{c}_exact; end if;
   elsif new.{c} is distinct from old.{c} then
-    new.{c}_exact := new.{c}::numeric;
+    new.{c}_exact := app.exact(new.{c});
   end if;""" for c in columns)
     return f"""
 create function app.sync_{table}_exact() returns trigger
@@ -75,6 +88,7 @@ def _triggers(table: str, columns: tuple[str, ...]) -> list[str]:
 
 
 def upgrade() -> None:
+    op.execute(EXACT_SQL)
     for table, columns in EXACT.items():
         # Nullable and without a default: a catalog change only, no table rewrite.
         op.execute(f"alter table public.{table} "
@@ -92,3 +106,4 @@ def downgrade() -> None:
         op.execute(f"drop function app.sync_{table}_exact()")
         op.execute(f"alter table public.{table} "
                    + ", ".join(f"drop column {c}_exact" for c in columns))
+    op.execute("drop function app.exact(double precision)")
