@@ -43,6 +43,7 @@ MSG_UNKNOWN_KEY = "unknown signing key"
 MSG_MALFORMED = "malformed token"
 MSG_TOO_LARGE = "token too large"
 MSG_UNAVAILABLE = "authentication temporarily unavailable"
+MSG_SUBJECT = "malformed token: its subject (sub) is not a user id (a UUID)"
 
 # Roles whose Supabase-issued keys (the legacy anon and service-role keys) are JWTs without
 # `aud`; every token minted for a signed-in user carries aud "authenticated".
@@ -137,6 +138,9 @@ def _organization_id(value: object) -> int | None:
     return number if 0 < number <= _MAX_BIGINT else None
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def caller_from_claims(claims: Mapping[str, Any]) -> Caller:
     """Build a :class:`Caller` from verified JWT claims.
 
@@ -148,6 +152,10 @@ def caller_from_claims(claims: Mapping[str, Any]) -> Caller:
     if not isinstance(role, str) or not role:
         raise AuthError(MSG_MALFORMED)
     sub = claims.get("sub")
+    # Supabase Auth's subjects are user ids: the database casts them to uuid (auth.uid()), so
+    # anything else is refused here rather than failing a query later.
+    if sub is not None and not (isinstance(sub, str) and _UUID.fullmatch(sub)):
+        raise AuthError(MSG_SUBJECT)
     app_metadata = claims.get("app_metadata")
     if not isinstance(app_metadata, Mapping):
         app_metadata = {}

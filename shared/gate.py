@@ -62,6 +62,19 @@ async def _key_caller(key: str) -> Caller:
         raise _auth_error(exc) from None
 
 
+async def _legacy_key_caller(token: str) -> Caller | None:
+    """The caller of a bearer that may be a legacy key; None when no key has that value (the
+    bearer is then judged as the JWT it looks like)."""
+    from shared.credentials import MSG_BAD_API_KEY
+
+    try:
+        return await _key_caller(token)
+    except HTTPError as refused:
+        if refused.status == 401 and refused.message == MSG_BAD_API_KEY:
+            return None
+        raise
+
+
 async def resolve_caller(request: Request, spec: GateSpec, verify_jwt: bool) -> Caller:
     """Apply the gate and the function's declaration; raise HTTPError 401/503 when refused."""
     from shared.credentials import api_key_from_headers
@@ -74,10 +87,14 @@ async def resolve_caller(request: Request, spec: GateSpec, verify_jwt: bool) -> 
         claims = await _verified_claims(token)
     except HTTPError as refused:
         # Not a JWT we accept. A function that takes API keys looks the bearer up as one: the
-        # legacy keys have no shape of their own (some are JWT-shaped strings).
+        # legacy keys have no shape of their own (some are JWT-shaped strings). Unknown as a
+        # key too, it is refused as the JWT it was.
         if verify_jwt or not takes_keys or refused.status != 401 or token is None:
             raise
-        return await _key_caller(token)
+        caller = await _legacy_key_caller(token)
+        if caller is None:
+            raise
+        return caller
     if verify_jwt and claims is None:
         # The bearer credential is not a JWT (an API key, an sb_ key): the gateway refuses it.
         raise HTTPError(401, "invalid JWT", {"WWW-Authenticate": "Bearer"})
@@ -88,11 +105,14 @@ async def resolve_caller(request: Request, spec: GateSpec, verify_jwt: bool) -> 
     if claims is not None:
         from shared.db import REQUEST_ROLES
 
-        caller = caller_from_claims(claims)
+        try:
+            caller = caller_from_claims(claims)
+        except AuthError as exc:
+            raise _auth_error(exc) from None
         if takes_keys and caller.is_anon and token is not None:
             # A valid JWT of no user: on a function that takes keys it may be a legacy key
             # issued as a JWT; as a JWT it would only be refused.
-            return await _key_caller(token)
+            caller = await _legacy_key_caller(token) or caller
         # A signed token may carry any role (Supabase lets admins set custom ones); requests
         # run only as the three roles the policies know, so the others go no further.
         if caller.role in REQUEST_ROLES and (

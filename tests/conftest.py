@@ -132,8 +132,9 @@ class Api:
             return mint_token(self.secret, role=role, audience=None, **kwargs)  # type: ignore[arg-type]
         if org_type is None and org_id is not None:
             org_type = next((t for i, _, t, _ in ORGANIZATIONS if i == org_id), None)
-        sub = next((uid for uid, _, _, org in STAFF if org == org_id),
-                   "00000000-0000-4000-8000-0000000000ff")
+        sub = kwargs.pop("sub", None) or next(
+            (uid for uid, _, _, org in STAFF if org == org_id),
+            "00000000-0000-4000-8000-0000000000ff")
         return mint_token(self.secret, role="authenticated", sub=sub, organization_id=org_id,
                           organization_type=org_type, **kwargs)  # type: ignore[arg-type]
 

@@ -460,3 +460,47 @@ def test_cached_totals_are_never_shared_between_callers(api: Api, functions_db: 
     expected = query(functions_db, f"select count(*) {LISTED} and {VISIBLE}"
                      " and o.rls_organization_id = %s", (DEV_B_ID,))[0][0]
     assert developer == expected < operator
+
+
+def test_a_token_whose_subject_is_not_a_uuid_is_401_at_the_gate(api: Api,
+                                                                functions_db: Seeded) -> None:
+    """Attack finding 6: a signed operator token with `sub: "not-a-uuid"` reached auth.uid(),
+    whose cast to uuid failed with a 500."""
+    meter, _ = a_meter(functions_db)
+    token = api.token(OPERATOR_ID, sub="not-a-uuid")
+    for resp in (create(api, topup(meter), token=token), api.get(URL, token=token)):
+        assert resp.status_code == 401, resp.text
+        assert "sub" in resp.json()["error"]
+
+
+def test_completing_a_topup_of_a_meter_deleted_since_is_refused(api: Api,
+                                                                functions_db: Seeded) -> None:
+    """Attack finding 9: creating refuses deleted meters; completing must too, after the meter
+    was deleted (replaced) while its order waited for payment."""
+    meter, _ = a_meter(functions_db, DEV_B_ID)
+    order = create(api, topup(meter, "80.00")).json()
+    with psycopg.connect(functions_db.url) as conn:
+        conn.execute("update meters set deleted_at = now() where id = %s", (meter,))
+    try:
+        resp = api.post(f"{URL}/{order['id']}/complete", token=api.token(role="service_role"))
+        assert resp.status_code == 409 and "deleted" in resp.json()["error"], resp.text
+        assert query(functions_db, "select count(*) from transactions where order_id = %s",
+                     (order["id"],))[0][0] == 0
+    finally:
+        with psycopg.connect(functions_db.url) as conn:
+            conn.execute("update meters set deleted_at = null where id = %s", (meter,))
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("meter_id", "5"), ("meter_id", 5.0), ("meter_id", True),
+    ("amount", " 100"), ("amount", "١٠٠"), ("amount", "1e3"), ("amount", "+100"),
+    ("amount", True), ("payment_channel", "USSD\x1b[31m"), ("payment_channel", "USSD\u202e"),
+])
+def test_one_canonical_form_per_field(api: Api, functions_db: Seeded, field: str,
+                                      value: Any) -> None:
+    """Attack finding 9: lax parsing took `"5"` and `5.0` as meter 5, `" 100"` and Arabic-Indic
+    digits as 100, and stored ANSI escapes and bidi controls in payment_channel."""
+    meter, _ = a_meter(functions_db)
+    resp = create(api, {**topup(meter), field: value})
+    assert resp.status_code == 400, resp.text
+    assert field in resp.json()["error"]

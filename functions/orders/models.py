@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.inputs import ISO_8601, NOT_BOOL
+from shared.inputs import ISO_8601, JSON_INTEGER, PLAIN_DECIMAL
 
 Status = Literal["INITIALISED", "PENDING", "COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT",
                  "IGNORED"]
@@ -54,9 +54,9 @@ class CreateOrder(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    meter_id: Annotated[int, NOT_BOOL] = Field(ge=1, le=2**31 - 1)
-    amount: Decimal = Field(gt=0, le=Decimal("100000000"), max_digits=12, decimal_places=2,
-                            allow_inf_nan=False)
+    meter_id: Annotated[int, JSON_INTEGER] = Field(ge=1, le=2**31 - 1)
+    amount: Annotated[Decimal, PLAIN_DECIMAL] = Field(
+        gt=0, le=Decimal("100000000"), max_digits=12, decimal_places=2, allow_inf_nan=False)
     currency: Currency
     payment_method: PaymentMethod
     payment_channel: PaymentChannel | None = None

@@ -131,10 +131,12 @@ async def get_order(conn: AsyncConnection[Any], order_id: int) -> dict[str, Any]
 
 # The meter's tariff: its own when it has one, else its grid's for its type (essential service
 # for HPS, full service for FS), as the legacy order processing chooses it.
+METER_TARIFF = """coalesce(app.exact(m.kwh_tariff), case m.meter_type
+         when 'FS' then app.exact(g.kwh_tariff_full_service)
+         else app.exact(g.kwh_tariff_essential_service) end)"""
 METER_SQL = """
 select m.id, m.external_reference, m.meter_type::text, n.currency::text,
-       coalesce(app.exact(m.kwh_tariff), case m.meter_type when 'FS'
-         then app.exact(g.kwh_tariff_full_service) else app.exact(g.kwh_tariff_essential_service) end),
+       """ + METER_TARIFF + """,
        c.id, a.full_name, c.is_hidden_from_reporting or g.is_hidden_from_reporting,
        g.id, g.organization_id, (select w.id from public.wallets w where w.meter_id = m.id)
   from public.meters m
@@ -235,9 +237,8 @@ select w.id, coalesce(w.balance_exact, app.exact(w.balance)), w.lock_session, w.
   from public.wallets w where w.id = any(%s) order by w.id for update
 """
 TARIFF_SQL = """
-select m.meter_type::text,
-       coalesce(app.exact(m.kwh_tariff), case m.meter_type when 'FS'
-         then app.exact(g.kwh_tariff_full_service) else app.exact(g.kwh_tariff_essential_service) end)
+select m.deleted_at is not null or g.deleted_at is not null, m.meter_type::text,
+       """ + METER_TARIFF + """
   from public.meters m
   join public.connections n on n.id = m.connection_id
   join public.customers c on c.id = n.customer_id
@@ -324,7 +325,12 @@ async def _transfer(conn: AsyncConnection[Any], order_id: int, order_type: str,
     if order_type == "ENERGY_TOPUP" and meter_id is not None:
         cur = await conn.execute(TARIFF_SQL, (meter_id,))
         found = await cur.fetchone()
-        meter_type, tariff = found if found else (None, None)
+        deleted, meter_type, tariff = found if found else (False, None, None)
+        # Paid for while the meter was live; crediting a meter replaced since would lose the
+        # energy. The order stays open for the operator to refund or move.
+        if deleted:
+            raise TransitionRefused(f"cannot complete order {order_id}: meter {meter_id} (or"
+                                    " its grid) was deleted after the order was created")
         if not tariff or tariff <= 0:
             raise TransitionRefused(f"cannot complete order {order_id}: meter {meter_id} has no"
                                     " kWh tariff (its own or its grid's)")
