@@ -215,10 +215,12 @@ def adopt(url: str, plane: Plane, *, apply: bool, checksums: bool = True,
             raise NotAdoptable(
                 f"{plane.name} plane: the database does not hold the baseline exactly; nothing"
                 " was changed", report.problems)
+        # Activity is read before counting and after counting again, so that whatever other
+        # sessions write while the tables are counted is in the difference that explains it.
+        activity_before = census.activity(conn)
         columns = census.table_columns(conn)
         before = census.table_states(conn, columns, checksums=checksums)
         objects_before = census.objects(conn)
-        activity_before = census.activity(conn)
         report.tables = len(before)
         report.rows_before = {t: s.count for t, s in before.items()}
         report.planned = _pending(plane, url, revision or plane.baseline)
@@ -239,8 +241,8 @@ def adopt(url: str, plane: Plane, *, apply: bool, checksums: bool = True,
             conn.execute("update app.settings set operator_organization_id = %s",
                          (operator_organization_id,))
         after = census.table_states(conn, columns, checksums=checksums)
-        activity_after = census.activity(conn)
         objects_after = census.objects(conn)
+        activity_after = census.activity(conn)
         report.rows_after = {t: s.count for t, s in after.items()}
         report.changes = _changes(before, after, activity_before, activity_after)
         report.added = sorted(objects_after - objects_before)

@@ -195,3 +195,40 @@ def test_finishing_the_keys_removes_the_plaintext_and_keeps_them_working() -> No
         assert rows(url, "select key, key_hash = sha256('legacy-issued-after-finish')"
                          " from public.api_keys where account_id = 307 and id > 19") == [
             (None, True)]
+
+
+def test_rows_a_legacy_writer_adds_meanwhile_are_reported_with_their_cause() -> None:
+    """The legacy services keep running during adoption: their writes are not losses, and the
+    report says whose they are."""
+    import threading
+    import time
+
+    require_legacy_server()
+    with legacy_database("legacy_busy") as url:
+        stop = threading.Event()
+        written = []
+
+        def legacy_writer() -> None:
+            while not stop.is_set():
+                # A connection per write: its statistics are flushed when it closes.
+                with psycopg.connect(url) as conn:
+                    conn.execute("insert into public.notes (message) values ('written by the"
+                                 " legacy while adopting')")
+                written.append(1)
+                time.sleep(0.02)
+
+        writer = threading.Thread(target=legacy_writer)
+        writer.start()
+        try:
+            while not written:
+                time.sleep(0.01)
+            [report] = adopt_json(url)
+        finally:
+            stop.set()
+            writer.join()
+        changed = {c["table"]: c for c in report["changes"]}
+        assert set(changed) == {"public.notes"}, report["changes"]
+        notes = changed["public.notes"]
+        assert notes["after"] > notes["before"]
+        assert notes["why"].startswith("written by other sessions while adopting"), notes
+        assert "unexplained" not in notes["why"]
