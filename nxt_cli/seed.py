@@ -134,8 +134,12 @@ def seed(url: str, *, force: bool = False, customers: int = CUSTOMERS) -> SeedRe
         _q(conn, "insert into auth.users (id, aud, role, email) values"
            " (%s, 'authenticated', 'authenticated', %s) on conflict (id) do nothing",
            [(uid, email) for uid, _, email, _ in STAFF])
+        # On an adopted database the legacy trigger on auth.users has made each user's
+        # account already: it becomes the demo account.
         _q(conn, "insert into public.accounts (id, full_name, email, supabase_id, organization_id)"
-           " values (%s, %s, %s, %s, %s)",
+           " values (%s, %s, %s, %s, %s) on conflict (supabase_id) do update set"
+           " id = excluded.id, full_name = excluded.full_name,"
+           " organization_id = excluded.organization_id",
            [(k, name, email, uid, org) for k, (uid, name, email, org) in enumerate(STAFF, 1)])
         _q(conn, "insert into public.grids (id, name, organization_id, timezone, kwh_tariff,"
            " kwh_tariff_essential_service, kwh_tariff_full_service, is_hidden_from_reporting,"

@@ -167,16 +167,35 @@ def wait_for_port(port: int, proc: object, timeout: float = 60.0) -> None:
     raise TimeoutError(f"nothing answered on port {port}")
 
 
+def adopted_mode() -> bool:
+    """NXT_TEST_ADOPTED=1: the function tests run on databases built by the legacy migrations
+    and adopted (`nxt db adopt`), with the demo data loaded through the legacy triggers, instead
+    of fresh ones (CI runs them both ways)."""
+    return os.environ.get("NXT_TEST_ADOPTED") == "1"
+
+
 @pytest.fixture(scope="session")
-def functions_db(scratch: ScratchDatabases) -> Seeded:
+def functions_db(scratch: ScratchDatabases) -> Iterator[Seeded]:
     """A seeded database of its own for the function tests, which write orders."""
     from nxt_cli.migrate import migrate
     from nxt_cli.seed import seed
 
+    if adopted_mode():
+        from .legacy_support import adopt_json, build_transactional, drop, require_legacy_server
+
+        require_legacy_server()
+        url = build_transactional("legacy_functions", data=False)
+        try:
+            adopt_json(url)
+            result = seed(url)
+            yield Seeded(url, tuple(result.api_keys))
+        finally:
+            drop(url)
+        return
     url = scratch.create("nxt_functions")
     migrate(url)
     result = seed(url)
-    return Seeded(url, tuple(result.api_keys))
+    yield Seeded(url, tuple(result.api_keys))
 
 
 @pytest.fixture(scope="session")
