@@ -28,6 +28,7 @@ from alembic.script import ScriptDirectory
 from migrations.baseline import Table
 from nxt_cli import census
 from nxt_cli.catalog import Comparison, compare_baseline
+from nxt_cli.stack import display_url
 
 LEGACY, ADOPTED, IN_PROGRESS, OURS, EMPTY = "legacy", "adopted", "in progress", "ours", "empty"
 # Long enough for a busy table's brief ACCESS EXCLUSIVE; short enough that a revision waiting
@@ -109,14 +110,6 @@ class PlaneReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def display_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 def connect(url: str) -> psycopg.Connection[Any]:

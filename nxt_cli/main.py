@@ -46,29 +46,6 @@ def _migrate_timeseries(url: str) -> str | None:
     return ts_url
 
 
-def _existing_timeseries_url(url: str) -> str | None:
-    """The time-series database to adopt with `url`: TIMESERIES_DATABASE_URL, else the local
-    `<db>_timeseries` when it exists (adoption never creates one)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    from nxt_cli.migrate import is_local
-    from nxt_cli.stack import TIMESERIES_SUFFIX
-
-    explicit = (os.environ.get("TIMESERIES_DATABASE_URL") or "").strip()
-    if explicit:
-        return explicit
-    if not is_local(url):
-        return None
-    parts = urlsplit(url)
-    name = (parts.path.lstrip("/") or "postgres") + TIMESERIES_SUFFIX
-    with psycopg.connect(url, autocommit=True) as conn:
-        if conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
-            return urlunsplit(parts._replace(path=f"/{name}"))
-    return None
-
-
 def _cmd_db_adopt(args: argparse.Namespace) -> int:
     import json
 
@@ -81,11 +58,12 @@ def _cmd_db_adopt(args: argparse.Namespace) -> int:
         transactional_plane,
     )
     from nxt_cli.migrate import is_local
-    from nxt_cli.stack import database_url
+    from nxt_cli.stack import database_url, timeseries_database_url
     from shared.settings import get_settings
 
     with database_url() as url:
-        ts_url = _existing_timeseries_url(url)
+        # Adoption takes over what exists; it never creates a time-series database.
+        ts_url = timeseries_database_url(url, create=False)
         remote = not all(is_local(u) for u in (url, ts_url) if u)
         apply = args.yes or not remote
         try:
@@ -223,7 +201,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
 def _cmd_dev(args: argparse.Namespace) -> int:
     from nxt_cli.migrate import migrate
     from nxt_cli.seed import seed
-    from nxt_cli.stack import database_url
+    from nxt_cli.stack import database_url, display_url
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -236,9 +214,9 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         _print_seed(seed(url))
         if ts_url:
             _seed_telemetry(url, ts_url)
-        print(f"database: {_display_url(url)}")
+        print(f"database: {display_url(url)}")
         if ts_url:
-            print(f"time-series database: {_display_url(ts_url)}")
+            print(f"time-series database: {display_url(ts_url)}")
         # Functions (reloaded on change), jobs on their schedules, keys: nxt_cli/emulator.py.
         from nxt_cli.emulator import run_dev
         from nxt_cli.stack import config_path, project_root
@@ -397,16 +375,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from nxt_cli.check import run
 
     return run(config=args.config, functions_dir=args.functions_dir, as_json=args.json)
-
-
-def _display_url(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,16 +54,27 @@ def database_url(root: Path | None = None, *, keep_running: bool = False) -> Ite
             db.stop()
 
 
+def display_url(url: str) -> str:
+    """`url` with its password hidden, for printing."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
 TIMESERIES_SUFFIX = "_timeseries"
 
 
-def timeseries_database_url(url: str, env: Mapping[str, str] | None = None) -> str | None:
+def timeseries_database_url(url: str, env: Mapping[str, str] | None = None, *,
+                            create: bool = True) -> str | None:
     """The time-series plane's database for the transactional database `url`.
 
     TIMESERIES_DATABASE_URL when set (production: a TimescaleDB service). Otherwise, when
     `url` is on this machine (the embedded server, or a local PostgreSQL in CI), a second
-    database `<dbname>_timeseries` on the same server, created if missing. Otherwise None: a
-    remote transactional database says nothing about where the time series live.
+    database `<dbname>_timeseries` on the same server, created if missing (with `create`;
+    without, None when it is missing). Otherwise None: a remote transactional database says
+    nothing about where the time series live.
     """
     from nxt_cli.migrate import is_local
 
@@ -75,8 +86,19 @@ def timeseries_database_url(url: str, env: Mapping[str, str] | None = None) -> s
         return None
     parts = urlsplit(url)
     name = (parts.path.lstrip("/") or "postgres") + TIMESERIES_SUFFIX
-    _create_database(url, name)
+    if create:
+        _create_database(url, name)
+    elif not _database_exists(url, name):
+        return None
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _database_exists(url: str, name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("select 1 from pg_database where datname = %s",
+                            (name,)).fetchone() is not None
 
 
 def _create_database(url: str, name: str) -> None:
