@@ -1,8 +1,9 @@
-"""Checks revisions make before they change anything.
+"""What revisions after the baseline use to change a database the legacy services share.
 
 An adopted database (one `nxt db adopt` took over from the legacy system) is shared with the
 legacy services: its baseline tables are theirs as much as ours, so no revision may go back
-on it. Every downgrade calls `refuse_if_adopted` first; going forward is the only way.
+on it (every downgrade calls `refuse_if_adopted` first), and none may take locks in a way that
+can deadlock a legacy writer (`one_table_at_a_time`).
 """
 
 from __future__ import annotations
@@ -28,3 +29,25 @@ def refuse_if_adopted(what: str) -> None:
             f"refusing to {what}: this database was adopted from the legacy system and the"
             " legacy services use what this would drop; migrations go forward only here"
         )
+
+
+def one_table_at_a_time(steps: list[list[str]]) -> None:
+    """Run each step (the statements of one legacy table) in a transaction of its own.
+
+    A legacy writer's statement may lock several tables (a trigger joining customers and
+    grids, say) in its own order. A revision that held the lock of one table while waiting for
+    another's could close a cycle with it, and PostgreSQL would abort one of the two: perhaps
+    the legacy writer. Holding one table's locks at a time, this revision never waits while
+    holding another, so it is never part of a cycle. The steps must be idempotent (add column
+    if not exists, create or replace): a revision that stops half way is run again whole.
+    """
+    with op.get_context().autocommit_block():
+        for statements in steps:
+            op.execute("begin")
+            try:
+                for statement in statements:
+                    op.execute(statement)
+            except BaseException:
+                op.execute("rollback")
+                raise
+            op.execute("commit")

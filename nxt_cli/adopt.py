@@ -107,6 +107,7 @@ class PlaneReport:
     removed: list[str] = field(default_factory=list)
     keys_hashed: int | None = None
     checksums: bool = True
+    retries: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -225,7 +226,7 @@ def adopt(url: str, plane: Plane, *, apply: bool, checksums: bool = True,
     if kind == LEGACY:
         command.stamp(config, plane.baseline)
         report.stamped = plane.baseline
-    command.upgrade(config, "head")
+    report.retries = _upgrade(config)
     report.applied = report.planned
     report.planned = []
 
@@ -246,6 +247,33 @@ def adopt(url: str, plane: Plane, *, apply: bool, checksums: bool = True,
         report.status = "adopted"
         _record(conn, plane, report)
     return report
+
+
+RETRIES = 6
+
+
+def _upgrade(config: Config) -> list[str]:
+    """Apply every pending revision, retrying the one that loses a deadlock to a legacy writer
+    or cannot get its lock within the lock timeout; returns why it retried. Each revision
+    commits on its own, so a retry goes on from the one that failed."""
+    import random
+    import time
+
+    from sqlalchemy.exc import DBAPIError
+
+    retries = []
+    for attempt in range(RETRIES):
+        try:
+            command.upgrade(config, "head")
+            return retries
+        except DBAPIError as exc:
+            transient = isinstance(exc.orig, psycopg.errors.DeadlockDetected
+                                   | psycopg.errors.LockNotAvailable)
+            if not transient or attempt == RETRIES - 1:
+                raise
+            retries.append(f"{type(exc.orig).__name__}: {str(exc.orig).splitlines()[0]}")
+            time.sleep(0.2 * 2 ** attempt * (1 + random.random()))  # noqa: S311
+    return retries
 
 
 def _changes(before: dict[str, census.TableState], after: dict[str, census.TableState],
@@ -315,6 +343,9 @@ def render(report: PlaneReport) -> str:
         if revisions:
             lines.append(f"  {title}:")
             lines += [f"    {r}" for r in revisions]
+    if report.retries:
+        lines.append(f"  retried {len(report.retries)} times (the legacy writers held locks):")
+        lines += [f"    {r}" for r in report.retries]
     if report.keys_hashed is not None:
         lines.append(f"  API keys hashed: {report.keys_hashed}")
     if report.added:

@@ -25,7 +25,7 @@ Create Date: 2026-12-02
 
 from alembic import op
 
-from migrations.guards import refuse_if_adopted
+from migrations.guards import one_table_at_a_time, refuse_if_adopted
 
 revision = "0005"
 down_revision = "0004"
@@ -44,7 +44,7 @@ EXACT = {
 # The decimal of a double: its shortest round-trip text (what PostgreSQL 12+ prints whenever
 # extra_float_digits > 0, which the function pins), so that app.exact(x)::float8 = x.
 EXACT_SQL = """
-create function app.exact(value double precision) returns numeric
+create or replace function app.exact(value double precision) returns numeric
 language sql immutable strict parallel safe
 set extra_float_digits = 1
 as $$ select value::text::numeric $$;
@@ -63,7 +63,7 @@ def _sync_function(table: str, columns: tuple[str, ...]) -> str:
     new.{c}_exact := app.exact(new.{c});
   end if;""" for c in columns)
     return f"""
-create function app.sync_{table}_exact() returns trigger
+create or replace function app.sync_{table}_exact() returns trigger
 language plpgsql
 set search_path = ''
 as $$
@@ -80,22 +80,21 @@ def _triggers(table: str, columns: tuple[str, ...]) -> list[str]:
         f"new.{c} is distinct from old.{c} or new.{c}_exact is distinct from old.{c}_exact"
         for c in columns)
     return [
-        f"create trigger nxt_{table}_exact_insert before insert on public.{table}"
+        f"create or replace trigger nxt_{table}_exact_insert before insert on public.{table}"
         f" for each row execute function app.sync_{table}_exact()",
-        f"create trigger nxt_{table}_exact_update before update on public.{table}"
+        f"create or replace trigger nxt_{table}_exact_update before update on public.{table}"
         f" for each row when ({changed}) execute function app.sync_{table}_exact()",
     ]
 
 
 def upgrade() -> None:
     op.execute(EXACT_SQL)
-    for table, columns in EXACT.items():
-        # Nullable and without a default: a catalog change only, no table rewrite.
-        op.execute(f"alter table public.{table} "
-                   + ", ".join(f"add column {c}_exact numeric" for c in columns))
-        op.execute(_sync_function(table, columns))
-        for statement in _triggers(table, columns):
-            op.execute(statement)
+    # Nullable and without a default: a catalog change only, no table rewrite.
+    one_table_at_a_time([
+        [f"alter table public.{table} "
+         + ", ".join(f"add column if not exists {c}_exact numeric" for c in columns),
+         _sync_function(table, columns), *_triggers(table, columns)]
+        for table, columns in EXACT.items()])
 
 
 def downgrade() -> None:

@@ -21,7 +21,7 @@ Create Date: 2026-12-02
 from alembic import op
 
 from migrations.baseline import TABLES
-from migrations.guards import refuse_if_adopted
+from migrations.guards import one_table_at_a_time, refuse_if_adopted
 
 revision = "0006"
 down_revision = "0005"
@@ -46,18 +46,19 @@ ADDED_READABLE = {
     "api_keys": ("key_prefix", "name", "last_used_at"),
 }
 
-WRITE_GRANTS_SQL = """
-grant insert, update on public.orders to authenticated;
-grant insert on public.transactions to authenticated;
-grant insert (meter_id, balance, balance_exact, balance_updated_at, wallet_type,
-  rls_organization_id), update (balance, balance_exact, balance_updated_at)
-  on public.wallets to authenticated;
-grant update (kwh_credit_available, kwh_credit_available_exact, kwh_credit_available_updated_at)
-  on public.meters to authenticated;
+# What the orders function writes, per table; the sequences of the rows it inserts.
+WRITE_GRANTS = {
+    "orders": ["grant insert, update on public.orders to authenticated"],
+    "transactions": ["grant insert on public.transactions to authenticated"],
+    "wallets": ["grant insert (meter_id, balance, balance_exact, balance_updated_at,"
+                " wallet_type, rls_organization_id), update (balance, balance_exact,"
+                " balance_updated_at) on public.wallets to authenticated"],
+    "meters": ["grant update (kwh_credit_available, kwh_credit_available_exact,"
+               " kwh_credit_available_updated_at) on public.meters to authenticated"],
+}
+SEQUENCES_SQL = """
 grant usage on sequence public.orders_id_seq, public.transactions_id_seq,
   public.wallets_id_seq to authenticated;
-
-grant all on """ + ", ".join(f"public.{t.name}" for t in TABLES) + """ to service_role;
 grant all on all sequences in schema public to service_role;
 """
 
@@ -66,79 +67,69 @@ ORG = "rls_organization_id = (select app.jwt_organization_id())"
 OPERATOR = "(select app.is_operator())"
 REPORTING = "(select app.is_reporting_reader())"
 
-POLICIES_SQL = f"""
-create policy nxt_organizations_read on public.organizations for select to authenticated
-  using (id = (select app.jwt_organization_id()) or {OPERATOR});
-
-create policy nxt_accounts_read on public.accounts for select to authenticated
-  using (organization_id = (select app.jwt_organization_id()) or {OPERATOR}
-         or supabase_id = (select auth.uid()));
-
--- Reporting readers see every grid, as the legacy lets lenders: the orders they may read
--- name their grid, hidden or deleted since (which grids' customers they see: below).
-create policy nxt_grids_read on public.grids for select to authenticated
-  using (organization_id = (select app.jwt_organization_id()) or {OPERATOR} or {REPORTING});
-
-create policy nxt_dcus_read on public.dcus for select to authenticated
-  using ({ORG} or {OPERATOR});
-
-create policy nxt_customers_read on public.customers for select to authenticated
-  using ({ORG} or {OPERATOR}
-         or ({REPORTING} and not is_hidden_from_reporting
-             and exists (select from public.grids g where g.id = grid_id
-                          and not g.is_hidden_from_reporting and g.deleted_at is null)));
-
-create policy nxt_connections_read on public.connections for select to authenticated
-  using ({ORG} or {OPERATOR});
-
-create policy nxt_meters_read on public.meters for select to authenticated
-  using ({ORG} or {OPERATOR});
-create policy nxt_meters_credit on public.meters for update to authenticated
-  using ({OPERATOR}) with check ({OPERATOR});
-
-create policy nxt_wallets_read on public.wallets for select to authenticated
-  using ({ORG} or {OPERATOR});
-create policy nxt_wallets_insert on public.wallets for insert to authenticated
-  with check ({OPERATOR});
-create policy nxt_wallets_balance on public.wallets for update to authenticated
-  using ({OPERATOR}) with check ({OPERATOR});
-
-create policy nxt_transactions_read on public.transactions for select to authenticated
-  using ({ORG} or {OPERATOR});
-create policy nxt_transactions_insert on public.transactions for insert to authenticated
-  with check ({OPERATOR});
-
-create policy nxt_orders_read on public.orders for select to authenticated
-  using ({ORG} or {OPERATOR}
-         or ({REPORTING} and meta_order_type = 'ENERGY_TOPUP' and order_status = 'COMPLETED'
-             and meta_is_hidden_from_reporting is false));
-create policy nxt_orders_insert on public.orders for insert to authenticated
-  with check ({OPERATOR});
-create policy nxt_orders_update on public.orders for update to authenticated
-  using ({OPERATOR}) with check ({OPERATOR});
-
-create policy nxt_api_keys_read on public.api_keys for select to authenticated
-  using ({OPERATOR} or exists (select from public.accounts a where a.id = account_id
-                               and a.organization_id = (select app.jwt_organization_id())));
-"""
+# table -> its policies (name, then the rest of `create policy <name> on <table> ...`).
+POLICIES = {
+    "organizations": [("nxt_organizations_read", "for select to authenticated using"
+                       f" (id = (select app.jwt_organization_id()) or {OPERATOR})")],
+    "accounts": [("nxt_accounts_read", "for select to authenticated using"
+                  f" (organization_id = (select app.jwt_organization_id()) or {OPERATOR}"
+                  " or supabase_id = (select auth.uid()))")],
+    # Reporting readers see every grid, as the legacy lets lenders: the orders they may read
+    # name their grid, hidden or deleted since (which grids' customers they see: below).
+    "grids": [("nxt_grids_read", "for select to authenticated using"
+               f" (organization_id = (select app.jwt_organization_id()) or {OPERATOR}"
+               f" or {REPORTING})")],
+    "dcus": [("nxt_dcus_read", f"for select to authenticated using ({ORG} or {OPERATOR})")],
+    "customers": [("nxt_customers_read", "for select to authenticated using"
+                   f" ({ORG} or {OPERATOR} or ({REPORTING} and not is_hidden_from_reporting"
+                   " and exists (select from public.grids g where g.id = grid_id"
+                   " and not g.is_hidden_from_reporting and g.deleted_at is null)))")],
+    "connections": [("nxt_connections_read",
+                     f"for select to authenticated using ({ORG} or {OPERATOR})")],
+    "meters": [("nxt_meters_read", f"for select to authenticated using ({ORG} or {OPERATOR})"),
+               ("nxt_meters_credit", f"for update to authenticated using ({OPERATOR})"
+                f" with check ({OPERATOR})")],
+    "wallets": [("nxt_wallets_read", f"for select to authenticated using ({ORG} or {OPERATOR})"),
+                ("nxt_wallets_insert", f"for insert to authenticated with check ({OPERATOR})"),
+                ("nxt_wallets_balance", f"for update to authenticated using ({OPERATOR})"
+                 f" with check ({OPERATOR})")],
+    "transactions": [("nxt_transactions_read",
+                      f"for select to authenticated using ({ORG} or {OPERATOR})"),
+                     ("nxt_transactions_insert",
+                      f"for insert to authenticated with check ({OPERATOR})")],
+    "orders": [("nxt_orders_read", f"for select to authenticated using ({ORG} or {OPERATOR}"
+                f" or ({REPORTING} and meta_order_type = 'ENERGY_TOPUP'"
+                " and order_status = 'COMPLETED' and meta_is_hidden_from_reporting is false))"),
+               ("nxt_orders_insert", f"for insert to authenticated with check ({OPERATOR})"),
+               ("nxt_orders_update", f"for update to authenticated using ({OPERATOR})"
+                f" with check ({OPERATOR})")],
+    "api_keys": [("nxt_api_keys_read", f"for select to authenticated using ({OPERATOR}"
+                  " or exists (select from public.accounts a where a.id = account_id"
+                  " and a.organization_id = (select app.jwt_organization_id())))")],
+}
 
 
-def _read_grants() -> list[str]:
-    out = []
+def _table_steps() -> list[list[str]]:
+    """Per table: its read grant, its write grants, its policies (dropped first if there, so
+    that a revision run again after stopping half way creates each exactly once)."""
+    steps = []
     for table in TABLES:
         secret = SECRET_COLUMNS.get(table.name, set())
         columns = [c.name for c in table.columns if c.name not in secret]
         columns += ADDED_READABLE.get(table.name, ())
-        out.append(f"grant select ({', '.join(columns)}) on public.{table.name}"
-                   " to authenticated")
-    return out
+        statements = [f"grant select ({', '.join(columns)}) on public.{table.name}"
+                      " to authenticated", f"grant all on public.{table.name} to service_role",
+                      *WRITE_GRANTS.get(table.name, [])]
+        for name, rest in POLICIES[table.name]:
+            statements += [f"drop policy if exists {name} on public.{table.name}",
+                           f"create policy {name} on public.{table.name} {rest}"]
+        steps.append(statements)
+    return steps
 
 
 def upgrade() -> None:
-    for statement in _read_grants():
-        op.execute(statement)
-    op.execute(WRITE_GRANTS_SQL)
-    op.execute(POLICIES_SQL)
+    op.execute(SEQUENCES_SQL)
+    one_table_at_a_time(_table_steps())
 
 
 def downgrade() -> None:
