@@ -48,7 +48,7 @@ CUSTOMERS = _customers.LIST.format(
     total=_customers.COUNT.format(filters=_customers.FILTERS),
     key=_customers.ORDER_COLUMNS["id"], direction="asc")
 ORDERS = _orders.LIST.format(
-    customer=_orders.CUSTOMER_NAME, filters=_orders.FILTERS,
+    customer="p.customer", filters=_orders.FILTERS,
     total=_orders.COUNT.format(filters=_orders.FILTERS),
     key=_orders.ORDER_COLUMNS["id"], direction="asc")
 
@@ -103,7 +103,7 @@ async def floor(request: Request) -> Response:
         return Response(b'{"ok": true}', media_type="application/json")
     if request.url.path.rstrip("/").endswith("/orders"):
         body = await _page(ORDERS, {**common, "status": "COMPLETED", "type": "ENERGY_TOPUP",
-                                    "named": True}, ORDER_KEYS)
+                                    "include_hidden": False}, ORDER_KEYS)
     else:
         body = await _page(CUSTOMERS, {**common, "include_hidden": False}, CUSTOMER_KEYS)
     return Response(json.dumps(body, default=_default), media_type="application/json")
