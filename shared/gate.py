@@ -75,6 +75,14 @@ async def _legacy_key_caller(token: str) -> Caller | None:
         raise
 
 
+async def _live(caller: Caller) -> Caller:
+    """The caller as its account is now: access never rests on claims that went stale."""
+    from shared.credentials import current_caller
+    from shared.db import transactional
+
+    return await current_caller(caller, transactional())
+
+
 async def resolve_caller(request: Request, spec: GateSpec, verify_jwt: bool) -> Caller:
     """Apply the gate and the function's declaration; raise HTTPError 401/503 when refused."""
     from shared.credentials import api_key_from_headers
@@ -117,7 +125,7 @@ async def resolve_caller(request: Request, spec: GateSpec, verify_jwt: bool) -> 
         # run only as the three roles the policies know, so the others go no further.
         if caller.role in REQUEST_ROLES and (
                 JWT in spec.accepts or (SERVICE_ROLE in spec.accepts and caller.is_service_role)):
-            return caller
+            return await _live(caller)
         raise HTTPError(403, "this function does not accept this role")
     if NONE in spec.accepts:
         return ANONYMOUS

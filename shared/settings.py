@@ -89,6 +89,9 @@ class Settings:
     request_deadline_seconds: float = 30.0
     # LIST_TOTAL_TTL_SECONDS: how long a list's total may be served from memory (shared.totals).
     list_total_ttl_seconds: float = 5.0
+    # CALLER_STATE_TTL_SECONDS: how long a JWT caller's live account (organization, type) may
+    # be served from memory before it is looked up again (shared.credentials.current_caller).
+    caller_state_ttl_seconds: float = 5.0
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:  # never print URLs or secrets
@@ -163,6 +166,7 @@ class Settings:
             statement_timeout_ms=statement_timeout_ms,
             request_deadline_seconds=deadline,
             list_total_ttl_seconds=_float(env, "LIST_TOTAL_TTL_SECONDS", 5.0, 0.0, 300.0),
+            caller_state_ttl_seconds=_float(env, "CALLER_STATE_TTL_SECONDS", 5.0, 0.0, 60.0),
         )
 
 

@@ -97,3 +97,79 @@ def test_api_key_functions_need_the_gate_off() -> None:
 def test_declarations_are_validated(accepts: set[str]) -> None:
     with pytest.raises(ValueError, match="accepts"):
         gated("customers", accepts=accepts, methods=["GET"])
+
+
+# -- access rests on the database's current state, not on the token's claims (finding 7) ---------
+
+BOUND = 5.5  # CALLER_STATE_TTL_SECONDS (5) and a margin: how late a change may take effect
+
+
+@pytest.mark.db
+def test_a_retyped_organization_loses_what_its_old_type_gave(api: Api,
+                                                             functions_db: Seeded) -> None:
+    """An aggregator's token keeps saying DATA_AGGREGATOR after the organization is made a
+    solar developer: meter consumption must follow the organizations table."""
+    import time
+
+    import psycopg
+
+    from nxt_cli.seed import AGGREGATOR_ID
+
+    token = api.token(AGGREGATOR_ID)
+    params = {"FROM": "2026-10-01T00:00:00Z", "TO": "2026-10-01T01:00:00Z"}
+    assert api.get("/functions/v1/meter-consumption", token=token,
+                   params=params).status_code == 200
+    with psycopg.connect(functions_db.url) as conn:
+        conn.execute("update organizations set organization_type = 'SOLAR_DEVELOPER'"
+                     " where id = %s", (AGGREGATOR_ID,))
+    try:
+        time.sleep(BOUND)
+        resp = api.get("/functions/v1/meter-consumption", token=token, params=params)
+        assert resp.status_code == 403, resp.text
+    finally:
+        with psycopg.connect(functions_db.url) as conn:
+            conn.execute("update organizations set organization_type = 'DATA_AGGREGATOR'"
+                         " where id = %s", (AGGREGATOR_ID,))
+
+
+@pytest.mark.db
+def test_a_deleted_account_keeps_nothing_of_its_token(api: Api, functions_db: Seeded) -> None:
+    import time
+
+    import psycopg
+
+    from nxt_cli.seed import DEV_B_ID, demo_user_id
+
+    token = api.token(DEV_B_ID)
+    assert api.get("/functions/v1/customers", token=token).json()["total"] > 0
+    with psycopg.connect(functions_db.url) as conn:
+        conn.execute("update accounts set deleted_at = now() where supabase_id = %s",
+                     (demo_user_id(DEV_B_ID),))
+    try:
+        time.sleep(BOUND)
+        for name in ("customers", "orders"):
+            resp = api.get(f"/functions/v1/{name}", token=token)
+            assert resp.status_code == 403, (name, resp.text)
+    finally:
+        with psycopg.connect(functions_db.url) as conn:
+            conn.execute("update accounts set deleted_at = null where supabase_id = %s",
+                         (demo_user_id(DEV_B_ID),))
+
+
+@pytest.mark.db
+def test_claims_naming_another_organization_are_judged_by_the_account(
+        api: Api, functions_db: Seeded) -> None:
+    """A validly signed token whose app_metadata names developer B for developer A's user (a
+    stale or hand-edited claim) reads developer A's customers, as the account says."""
+    import psycopg
+
+    from nxt_cli.seed import DEV_A_ID, DEV_B_ID, demo_user_id
+
+    token = mint_token(TEST_JWT_SECRET, role="authenticated", sub=demo_user_id(DEV_A_ID),
+                       organization_id=DEV_B_ID, organization_type="SOLAR_DEVELOPER")
+    body = api.get("/functions/v1/customers", token=token, params={"size": 1000}).json()
+    with psycopg.connect(functions_db.url) as conn:
+        mine = {r[0] for r in conn.execute(
+            "select id from customers where rls_organization_id = %s and account_id is not null"
+            " and not is_hidden_from_reporting", (DEV_A_ID,))}
+    assert {e["id"] for e in body["entries"]} <= mine and body["total"] > 0
