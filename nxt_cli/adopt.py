@@ -272,7 +272,7 @@ def _upgrade(config: Config) -> list[str]:
             if not transient or attempt == RETRIES - 1:
                 raise
             retries.append(f"{type(exc.orig).__name__}: {str(exc.orig).splitlines()[0]}")
-            time.sleep(0.2 * 2 ** attempt * (1 + random.random()))  # noqa: S311
+            time.sleep(0.2 * 2 ** attempt * (1 + random.random()))
     return retries
 
 

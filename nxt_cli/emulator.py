@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,12 +40,12 @@ class DevKeys:
     service_role: str
 
 
-def jwt_secret(env: Mapping[str, str] | None = None) -> str | None:
-    """The secret the served functions verify with: resolved exactly as they resolve it."""
-    from shared.credentials import resolve_jwt_secret
-    from shared.settings import get_settings
+def jwt_secret(env: MutableMapping[str, str] | None = None) -> str:
+    """The secret the served functions verify with: the configured one, else the local stack's
+    (put into `env`, the functions' environment)."""
+    from nxt_cli.localkeys import local_jwt_secret
 
-    return resolve_jwt_secret(get_settings(), env=env)
+    return local_jwt_secret(env)
 
 
 def dev_keys(secret: str) -> DevKeys:
@@ -204,6 +204,7 @@ def child_env(root: Path, database_url: str, timeseries_url: str | None) -> dict
         env["TIMESERIES_DATABASE_URL"] = timeseries_url
     # Pinned, so the functions, the jobs and the keys printed here all read the same file.
     env.setdefault("NXT_SUPABASE_CONFIG", str(config_path(root)))
+    jwt_secret(env)  # and verify with the secret the printed keys are signed with
     return env
 
 
@@ -299,10 +300,6 @@ def _banner(root: Path, port: int, env: Mapping[str, str], emit: Emit) -> None:
     if disabled:
         # As `supabase functions serve` says it: these answer 404 like an unknown name.
         emit(f"skipped serving (enabled = false): {', '.join(disabled)}")
-    secret = jwt_secret(env)
-    if secret is None:
-        emit("no JWT secret: set SUPABASE_JWT_SECRET to get an anon and a service_role key")
-        return
-    keys = dev_keys(secret)
+    keys = dev_keys(jwt_secret(dict(env)))
     emit(f"anon key: {keys.anon}")
     emit(f"service_role key: {keys.service_role}")

@@ -167,15 +167,11 @@ def _cmd_db_stop(args: argparse.Namespace) -> int:
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
+    from nxt_cli.localkeys import local_jwt_secret
     from nxt_cli.seed import demo_user_id
     from shared.auth import mint_token
-    from shared.credentials import resolve_jwt_secret
-    from shared.settings import get_settings
 
-    secret = resolve_jwt_secret(get_settings())
-    if secret is None:
-        print("nxt token: no JWT secret (set SUPABASE_JWT_SECRET)", file=sys.stderr)
-        return 2
+    secret = local_jwt_secret()
     if args.role in ("anon", "service_role"):
         token = mint_token(secret, role=args.role, audience=None, expires_in=args.expires_in)
     else:
@@ -284,6 +280,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not os.environ.get("DATABASE_URL"):
         print("nxt serve: DATABASE_URL is not set (`nxt dev` sets it for you)", file=sys.stderr)
         return 2
+    from nxt_cli.localkeys import local_jwt_secret
+
+    local_jwt_secret()  # the functions served here verify with the local stack's secret
     port = args.port or load_config(config_path()).api_port
     app, names = build_gateway()
     if not args.quiet:

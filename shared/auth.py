@@ -30,7 +30,6 @@ __all__ = [
     "bearer_token",
     "caller_from_claims",
     "mint_token",
-    "supabase_local_jwt_secret",
 ]
 
 MSG_MISSING = "missing bearer token"
@@ -190,16 +189,6 @@ def bearer_token(authorization_header: str | None) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # Local tooling
 # ---------------------------------------------------------------------------------------------
-
-
-def supabase_local_jwt_secret() -> str:
-    """The JWT secret of every local Supabase stack (``supabase start``).
-
-    This value is public: it is printed in Supabase's documentation and CLI output and is the
-    same on every developer machine. It exists for local development and tests only; a
-    deployed function must read its secret from the environment and never fall back to this.
-    """
-    return "super-secret-jwt-token-with-at-least-32-characters-long"
 
 
 def mint_token(

@@ -8,19 +8,20 @@ legacy system issued have none (some look like JWTs) and were hashed in place at
 
 from __future__ import annotations
 
-import os
+import logging
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
 from shared.api_keys import hash_api_key, looks_like_api_key, may_be_api_key
 from shared.auth import (
+    MSG_UNAVAILABLE,
     AuthError,
+    AuthUnavailable,
     Caller,
     JWTVerifier,
     bearer_token,
     caller_from_claims,
-    supabase_local_jwt_secret,
 )
 from shared.db import Database
 from shared.settings import Settings, get_settings
@@ -34,16 +35,10 @@ _LOOKUP_SQL = (
 )
 
 
-def running_deployed(env: Mapping[str, str] | None = None) -> bool:
-    """True on Cloud Run / Cloud Functions, which set K_SERVICE in every instance."""
-    env = os.environ if env is None else env
-    return bool(env.get("K_SERVICE"))
-
-
 def resolve_jwt_secret(settings: Settings, env: Mapping[str, str] | None = None) -> str | None:
-    """The HS256 secret: the environment, else config.toml's [auth] jwt_secret, else (only
-    when running locally) Supabase's public local secret. A deployed function never falls back
-    to the public one: that would let anyone mint tokens."""
+    """The HS256 secret: SUPABASE_JWT_SECRET, else config.toml's [auth] jwt_secret, else none.
+    Never a default: Supabase's public local secret would let anyone mint tokens, wherever the
+    function runs (the local tools pass it explicitly: nxt_cli/localkeys.py)."""
     if settings.jwt_secret:
         return settings.jwt_secret
     from shared.supabase_config import ConfigError, load_config
@@ -52,21 +47,36 @@ def resolve_jwt_secret(settings: Settings, env: Mapping[str, str] | None = None)
         configured = load_config(env=env).jwt_secret(env=env)
     except ConfigError:
         configured = None
-    if configured:
-        return configured
-    return None if running_deployed(env) else supabase_local_jwt_secret()
+    return configured or None
+
+
+_unconfigured_logged = False
 
 
 @lru_cache(maxsize=1)
-def jwt_verifier() -> JWTVerifier:
+def _configured_verifier() -> JWTVerifier | None:
     settings = get_settings()
     secret = resolve_jwt_secret(settings)
     if secret is None and settings.jwks_url is None:
-        raise RuntimeError(
-            "no way to verify JWTs: set SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL"
-        )
+        return None
     return JWTVerifier(hs256_secret=secret, jwks_url=settings.jwks_url,
                        audiences=settings.jwt_audiences)
+
+
+def jwt_verifier() -> JWTVerifier:
+    """The verifier of this instance; AuthUnavailable (503) when it has neither a secret nor
+    a JWKS URL to verify with, logged once."""
+    global _unconfigured_logged
+
+    verifier = _configured_verifier()
+    if verifier is None:
+        if not _unconfigured_logged:
+            _unconfigured_logged = True
+            logging.getLogger("nxt.auth").error(
+                "JWT verification is not configured: set SUPABASE_JWT_SECRET or"
+                " SUPABASE_JWKS_URL; every request with a JWT is answered 503")
+        raise AuthUnavailable(MSG_UNAVAILABLE)
+    return verifier
 
 
 def api_key_from_headers(headers: Mapping[str, str]) -> str | None:

@@ -97,7 +97,7 @@ async def resolve_caller(request: Request, spec: GateSpec, verify_jwt: bool) -> 
         # Not a JWT we accept. A function that takes API keys looks the bearer up as one: the
         # legacy keys have no shape of their own (some are JWT-shaped strings). Unknown as a
         # key too, it is refused as the JWT it was.
-        if verify_jwt or not takes_keys or refused.status != 401 or token is None:
+        if verify_jwt or not takes_keys or refused.status not in (401, 503) or token is None:
             raise
         caller = await _legacy_key_caller(token)
         if caller is None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from nxt_cli.localkeys import supabase_local_jwt_secret
 from shared.api_keys import (
     API_KEY_PREFIX,
     GeneratedKey,
@@ -19,7 +20,7 @@ from shared.api_keys import (
     is_supabase_platform_key,
     looks_like_api_key,
 )
-from shared.auth import mint_token, supabase_local_jwt_secret
+from shared.auth import mint_token
 
 KEY_SHAPE = re.compile(r"nxt_[a-z2-7]{8}_[A-Za-z0-9_-]{43}")
 

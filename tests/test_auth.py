@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from nxt_cli.localkeys import supabase_local_jwt_secret
 from shared.auth import (
     AuthError,
     AuthUnavailable,
@@ -31,7 +32,6 @@ from shared.auth import (
     bearer_token,
     caller_from_claims,
     mint_token,
-    supabase_local_jwt_secret,
 )
 
 SECRET = supabase_local_jwt_secret()

@@ -546,3 +546,28 @@ def test_a_job_bundle_runs_from_a_fresh_venv_when_its_event_arrives(
         log = api.log_path.read_text()
         assert resp.status_code == 200, resp.text + log[-3000:]
     assert "job freshness-check:" in log
+
+
+@pytest.mark.db
+def test_a_bundle_without_a_jwt_secret_refuses_jwts_wherever_it_runs(
+        dist: Path, bundle_venv: Callable[[Path], Path], functions_db: Seeded,
+        tmp_path: Path) -> None:
+    """Attack finding 10: off Cloud Run (no K_SERVICE) a function without a configured secret
+    accepted tokens signed with Supabase's public local secret, which anyone can mint."""
+    from nxt_cli.localkeys import supabase_local_jwt_secret
+    from nxt_cli.seed import demo_user_id
+    from shared.auth import mint_token
+
+    venv = bundle_venv(dist / "customers")
+    directory = unzip(dist / "customers.zip", tmp_path / "customers")
+    forged = mint_token(supabase_local_jwt_secret(), role="authenticated",
+                        sub=demo_user_id(LENDER_ID), organization_id=LENDER_ID,
+                        organization_type="LENDER")
+    with serve(directory, venv, "customers", DATABASE_URL=functions_db.url, K_SERVICE="",
+               SUPABASE_JWT_SECRET="") as api:
+        for _ in range(3):
+            resp = api.get("/", headers={"Authorization": f"Bearer {forged}"})
+            assert resp.status_code == 503, resp.text
+            assert resp.headers.get("retry-after")
+        log = api.log_path.read_text()
+    assert log.count("JWT verification is not configured") == 1, log[-3000:]

@@ -9,9 +9,10 @@ from typing import TypeVar
 import psycopg
 import pytest
 
+from nxt_cli.localkeys import supabase_local_jwt_secret
 from nxt_cli.seed import AGGREGATOR_ID, DEV_A_ID, create_api_key
 from shared.api_keys import generate_api_key, hash_api_key
-from shared.auth import AuthError, JWTVerifier, mint_token, supabase_local_jwt_secret
+from shared.auth import AuthError, JWTVerifier, mint_token
 from shared.credentials import (
     api_key_from_headers,
     caller_from_api_key,
@@ -112,12 +113,17 @@ def test_jwt_headers_give_the_caller() -> None:
 def test_jwt_secret_resolution(tmp_path) -> None:
     base = {"NXT_SUPABASE_CONFIG": str(tmp_path / "config.toml")}
     (tmp_path / "config.toml").write_text('[auth]\njwt_secret = "env(MY_SECRET)"\n')
-    local = Settings.from_env(base)
-    assert resolve_jwt_secret(local, base) == supabase_local_jwt_secret()
     with_config = {**base, "MY_SECRET": "x" * 40}
     assert resolve_jwt_secret(Settings.from_env(with_config), with_config) == "x" * 40
     explicit = {**base, "SUPABASE_JWT_SECRET": "y" * 40}
     assert resolve_jwt_secret(Settings.from_env(explicit), explicit) == "y" * 40
-    # Deployed without a configured secret: never the public local one.
-    deployed = {**base, "K_SERVICE": "customers"}
-    assert resolve_jwt_secret(Settings.from_env(deployed), deployed) is None
+    # Nothing configured: no secret, wherever it runs (attack finding 10: off Cloud Run the
+    # runtime fell back to Supabase's public local secret). Only the tooling uses that one.
+    for env in (base, {**base, "K_SERVICE": "customers"}):
+        assert resolve_jwt_secret(Settings.from_env(env), env) is None
+    tooling = dict(base)
+    from nxt_cli.localkeys import local_jwt_secret
+
+    assert local_jwt_secret(tooling) == supabase_local_jwt_secret()
+    assert tooling["SUPABASE_JWT_SECRET"] == supabase_local_jwt_secret()
+    assert local_jwt_secret(dict(with_config)) == "x" * 40

@@ -185,7 +185,8 @@ def test_nxt_db_reset_refuses_a_remote_database(tmp_path: Path) -> None:
 def test_nxt_token_mints_a_token_the_functions_accept() -> None:
     import asyncio
 
-    from shared.auth import JWTVerifier, caller_from_claims, supabase_local_jwt_secret
+    from nxt_cli.localkeys import supabase_local_jwt_secret
+    from shared.auth import JWTVerifier, caller_from_claims
 
     env = {k: v for k, v in os.environ.items()
            if k not in ("SUPABASE_JWT_SECRET", "JWT_SECRET", "K_SERVICE")}
