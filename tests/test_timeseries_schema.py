@@ -1,6 +1,7 @@
 """The time-series plane's schema: on plain PostgreSQL (the native engine) migrations up, down
-and up again, engine detection, and the partitions ingest relies on; on the TimescaleDB test
-server (marked `timescale`) hypertables, the recorded features and their degradation."""
+and up again, the baseline matching its declaration, engine detection, and the partitions
+ingest and the snapshot jobs rely on; on the TimescaleDB test server (marked `timescale`)
+hypertables, the recorded features and their degradation."""
 
 from __future__ import annotations
 
@@ -57,11 +58,17 @@ def conn(ts_db: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
 
 def _relations(url: str) -> dict[str, set[str]]:
     with psycopg.connect(url) as c:
-        rows = c.execute("select c.relname, c.relkind, c.relispartition from pg_class c"
-                         " where c.relnamespace = 'ts'::regnamespace"
+        rows = c.execute("select n.nspname || '.' || c.relname, c.relkind, c.relispartition"
+                         " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+                         " where n.nspname in ('ts', 'public')"
                          " and c.relkind in ('r', 'p', 'v', 'm')").fetchall()
     return {"parents": {n for n, _, part in rows if not part},
             "partitions": {n for n, _, part in rows if part}}
+
+
+HEAD = "ts0003"
+LEGACY_TABLES = {"public.meter_snapshot_1_h", "public.order_snapshots",
+                 "public.grid_business_snapshot_1_d"}
 
 
 # -- migrations --------------------------------------------------------------------------
@@ -71,18 +78,18 @@ def test_up_down_up_on_an_empty_database(scratch: ScratchDatabases) -> None:
     url = scratch.create("nxt_ts")
     assert migrate.timeseries_current_revision(url) is None
     before, after = migrate.migrate_timeseries(url, engine="native")
-    assert (before, after) == (None, migrate.timeseries_head_revision()) == (None, "ts0001")
+    assert (before, after) == (None, migrate.timeseries_head_revision()) == (None, HEAD)
     first = _relations(url)
-    assert {"engine_info", "meter_readings", "meter_hourly", "pending_hours", "order_snapshots",
-            "grid_daily", "job_watermarks", "job_runs", "readings_hourly",
-            "alembic_version"} == first["parents"]
+    assert {f"ts.{n}" for n in ("engine_info", "meter_readings", "pending_hours",
+                                "job_watermarks", "job_runs", "readings_hourly",
+                                "alembic_version")} | LEGACY_TABLES == first["parents"]
     with psycopg.connect(url) as c:
         # The plane's own version table: the transactional plane's stays untouched (absent).
         assert c.execute("select to_regclass('public.alembic_version')").fetchone() == (None,)
 
     migrate.downgrade_timeseries(url, "base")
     assert migrate.timeseries_current_revision(url) is None
-    assert _relations(url) == {"parents": {"alembic_version"}, "partitions": set()}
+    assert _relations(url) == {"parents": {"ts.alembic_version"}, "partitions": set()}
 
     migrate.migrate_timeseries(url, engine="native")
     assert _relations(url) == first
@@ -91,7 +98,7 @@ def test_up_down_up_on_an_empty_database(scratch: ScratchDatabases) -> None:
 def test_migrate_twice_changes_nothing(ts_db: str) -> None:
     snapshot = _relations(ts_db)
     before, after = migrate.migrate_timeseries(ts_db)
-    assert before == after == "ts0001"
+    assert before == after == HEAD
     assert _relations(ts_db) == snapshot
 
 
@@ -164,31 +171,45 @@ def test_retention_settings_are_recorded(scratch: ScratchDatabases,
 EXACT = {
     ("meter_readings", "counter_kwh"): (14, 4), ("meter_readings", "power_w"): (12, 3),
     ("meter_readings", "voltage_v"): (8, 3), ("meter_readings", "credit_kwh"): (14, 4),
-    ("meter_hourly", "consumption_kwh"): (14, 4), ("meter_hourly", "counter_kwh"): (14, 4),
-    ("meter_hourly", "kwh_credit_available"): (14, 4), ("order_snapshots", "amount"): (14, 2),
-    ("order_snapshots", "tariff"): (12, 4), ("grid_daily", "consumption_kwh"): (16, 4),
-    ("grid_daily", "revenue"): (16, 2),
+    ("meter_snapshot_1_h", "consumption_kwh_exact"): (14, 4),
+    ("meter_snapshot_1_h", "counter_kwh_exact"): (14, 4),
+    ("meter_snapshot_1_h", "kwh_credit_available_exact"): (14, 4),
+    ("order_snapshots", "amount_exact"): (None, None),
+    ("order_snapshots", "tariff_exact"): (None, None),
+    ("grid_business_snapshot_1_d", "total_consumption_kwh_exact"): (None, None),
+    ("grid_business_snapshot_1_d", "energy_topup_revenue_exact"): (None, None),
 }
+# The legacy float columns, each written from the exact column beside it.
+FLOAT_TWINS = {("meter_snapshot_1_h", "consumption_kwh"), ("meter_snapshot_1_h", "counter_kwh"),
+               ("meter_snapshot_1_h", "kwh_credit_available"), ("order_snapshots", "amount"),
+               ("order_snapshots", "tariff"), ("grid_business_snapshot_1_d",
+                                               "total_consumption_kwh"),
+               ("grid_business_snapshot_1_d", "energy_topup_revenue")}
 
 
 def test_energy_and_money_are_numeric(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     rows = conn.execute(
         "select c.table_name, c.column_name, c.data_type, c.numeric_precision,"
         " c.numeric_scale from information_schema.columns c"
-        " join pg_class k on k.relname = c.table_name"
-        " and k.relnamespace = 'ts'::regnamespace and not k.relispartition"
-        " where c.table_schema = 'ts'").fetchall()
+        " join pg_class k on k.relname = c.table_name and not k.relispartition"
+        " and k.relnamespace = c.table_schema::regnamespace"
+        " where c.table_schema = 'ts' or c.table_name in"
+        " ('meter_snapshot_1_h', 'order_snapshots', 'grid_business_snapshot_1_d')").fetchall()
     types = {(t, c): (dt, p, s) for t, c, dt, p, s in rows}
     for key, (precision, scale) in EXACT.items():
         assert types[key] == ("numeric", precision, scale), key
-    floats = [k for k, (dt, _, _) in types.items() if dt in ("real", "double precision")]
-    assert floats == []
+    # This project's columns are exact; the legacy keeps its floats, each with an exact twin.
+    floats = {k for k, (dt, _, _) in types.items() if dt in ("real", "double precision")}
+    assert {k for k in floats if k[0] in ("meter_readings", "pending_hours")} == set()
+    for table, column in FLOAT_TWINS:
+        assert (table, column) in floats and (table, f"{column}_exact") in types
     # The roll-up view keeps exact sums too.
     assert types[("readings_hourly", "last_counter_kwh")][0] == "numeric"
 
 
 def test_table_definitions_match_the_migrated_schema(ts_db: str) -> None:
-    """timeseries/tables.py is the single source of column names: it must say what 0001 built."""
+    """timeseries/tables.py is the single source of column names: it must say what the
+    revisions built, in `ts` and in the legacy tables of `public`."""
     from sqlalchemy import inspect
     from sqlalchemy.dialects import postgresql
 
@@ -199,7 +220,7 @@ def test_table_definitions_match_the_migrated_schema(ts_db: str) -> None:
     try:
         inspector = inspect(engine)
         for table in tables.metadata.sorted_tables:
-            found = inspector.get_columns(table.name, schema="ts")
+            found = inspector.get_columns(table.name, schema=table.schema)
             assert [c["name"] for c in found] == [c.name for c in table.columns], table.name
             for col, db in zip(table.columns, found, strict=True):
                 assert (col.type.compile(dialect) == db["type"].compile(dialect)), (
@@ -207,7 +228,8 @@ def test_table_definitions_match_the_migrated_schema(ts_db: str) -> None:
                 if not table.info.get("is_view"):
                     assert col.nullable == db["nullable"], (table.name, col.name)
             if not table.info.get("is_view"):
-                pk = inspector.get_pk_constraint(table.name, schema="ts")["constrained_columns"]
+                pk = inspector.get_pk_constraint(table.name,
+                                                 schema=table.schema)["constrained_columns"]
                 assert pk == [c.name for c in table.primary_key.columns], table.name
     finally:
         engine.dispose()
@@ -223,12 +245,16 @@ def test_the_migration_creates_partitions_around_today_and_no_default(
     expected = {f"meter_readings_p{today + timedelta(days=d):%Y%m%d}" for d in range(-14, 8)}
     # A run that straddles midnight UTC may have made one more at either end.
     assert expected - readings == set() and len(readings) in (22, 23)
-    hourly = {p.name for p in list_partitions(conn, "meter_hourly")}
-    assert f"meter_hourly_p{today:%Y%m}" in hourly and len(hourly) in (4, 5)
-    defaults = conn.execute("select count(*) from pg_partitioned_table"
-                            " where partrelid::regclass::text like 'ts.%' and partdefid <> 0"
-                            ).fetchone()
-    assert defaults == (0,)
+    hourly = {p.name for p in list_partitions(conn, "meter_snapshot_1_h")}
+    assert f"meter_snapshot_1_h_p{today:%Y%m}" in hourly and len(hourly) in (4, 5)
+    for table in ("order_snapshots", "grid_business_snapshot_1_d"):
+        yearly = {p.name for p in list_partitions(conn, table)}
+        assert f"{table}_p{today:%Y}" in yearly and len(yearly) in (1, 2)
+    partitioned = conn.execute("select partrelid::regclass::text, partdefid <> 0"
+                               " from pg_partitioned_table").fetchall()
+    assert dict(partitioned) == {
+        "ts.meter_readings": False, "meter_snapshot_1_h": False, "order_snapshots": False,
+        "grid_business_snapshot_1_d": False}  # no default partition anywhere
 
 
 def test_ensure_partitions_creates_exactly_the_needed_ones(
@@ -240,10 +266,34 @@ def test_ensure_partitions_creates_exactly_the_needed_ones(
     made = {p.name: (p.lower, p.upper) for p in list_partitions(conn, "meter_readings")}
     assert made["meter_readings_p20200302"] == (_utc(2020, 3, 2), _utc(2020, 3, 3))
 
-    created = ensure_partitions(conn, "meter_hourly", date(2020, 1, 15), _utc(2020, 3, 1))
-    assert created == ["meter_hourly_p202001", "meter_hourly_p202002", "meter_hourly_p202003"]
-    made = {p.name: (p.lower, p.upper) for p in list_partitions(conn, "meter_hourly")}
-    assert made["meter_hourly_p202002"] == (_utc(2020, 2, 1), _utc(2020, 3, 1))
+    created = ensure_partitions(conn, "meter_snapshot_1_h", date(2020, 1, 15), _utc(2020, 3, 1))
+    assert created == ["meter_snapshot_1_h_p202001", "meter_snapshot_1_h_p202002",
+                       "meter_snapshot_1_h_p202003"]
+    made = {p.name: (p.lower, p.upper) for p in list_partitions(conn, "meter_snapshot_1_h")}
+    assert made["meter_snapshot_1_h_p202002"] == (_utc(2020, 2, 1), _utc(2020, 3, 1))
+    assert ensure_partitions(conn, "public.order_snapshots", _utc(2019, 12, 31),
+                             _utc(2020, 1, 1)) == ["order_snapshots_p2019", "order_snapshots_p2020"]
+    made = {p.name: (p.lower, p.upper) for p in list_partitions(conn, "order_snapshots")}
+    assert made["order_snapshots_p2019"] == (_utc(2019, 1, 1), _utc(2020, 1, 1))
+
+
+def test_legacy_partitions_hold_utc_whatever_the_session_time_zone(
+        conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """The legacy tables' created_at is UTC without a zone: a partition's bounds are UTC
+    wall-clock times, written and read back the same in any session TimeZone."""
+    conn.execute("set timezone = 'Asia/Kolkata'")
+    assert ensure_partitions(conn, "meter_snapshot_1_h", _utc(2021, 3, 31, 23),
+                             _utc(2021, 3, 31, 23)) == ["meter_snapshot_1_h_p202103"]
+    made = {p.name: (p.lower, p.upper) for p in list_partitions(conn, "meter_snapshot_1_h")}
+    assert made["meter_snapshot_1_h_p202103"] == (_utc(2021, 3, 1), _utc(2021, 4, 1))
+    # 2021-03-31 23:00 UTC lands in March (it is April 1st in Kolkata).
+    where = conn.execute("insert into public.meter_snapshot_1_h (created_at, meter_id)"
+                         " values ('2021-03-31 23:00', 1) returning tableoid::regclass::text"
+                         ).fetchone()
+    assert where == ("meter_snapshot_1_h_p202103",)
+    with pytest.raises(errors.CheckViolation, match="no partition"):
+        conn.execute("insert into public.meter_snapshot_1_h (created_at, meter_id)"
+                     " values ('2021-04-01 00:00', 1)")
 
 
 def test_partition_arguments_are_checked() -> None:
@@ -448,19 +498,26 @@ def _fetch(url: str, query: str, *params: object) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.timescale
-def test_ts0001_builds_hypertables_and_records_the_features(ts_url: str) -> None:
-    assert migrate.migrate_timeseries(ts_url) == (None, "ts0001")
+def test_the_revisions_build_hypertables_and_record_the_features(ts_url: str) -> None:
+    assert migrate.migrate_timeseries(ts_url) == (None, HEAD)
     with psycopg.connect(ts_url, autocommit=True) as c:
         info = engine_info(c)
     assert info is not None and info.engine == "timescaledb"
     assert {"hypertable", "time_bucket"} <= set(info.features)
     assert info.timescaledb_version
-    dims = dict(_fetch(ts_url, "select hypertable_name, time_interval"
-                       " from timescaledb_information.dimensions where hypertable_schema = 'ts'"))
-    assert dims == {"meter_readings": timedelta(days=1), "meter_hourly": timedelta(days=7)}
+    dims = dict(_fetch(ts_url, "select hypertable_schema || '.' || hypertable_name,"
+                       " time_interval from timescaledb_information.dimensions"
+                       " where hypertable_schema in ('ts', 'public')"))
+    # The legacy tables as the legacy created them: 7-day chunks on created_at.
+    assert dims == {"ts.meter_readings": timedelta(days=1),
+                    **{t: timedelta(days=7) for t in LEGACY_TABLES}}
     # Hypertables, not partitioned tables: no native partitions anywhere.
-    assert _fetch(ts_url, "select count(*) from pg_partitioned_table"
-                  " where partrelid::regclass::text like 'ts.%'") == [(0,)]
+    assert _fetch(ts_url, "select count(*) from pg_partitioned_table") == [(0,)]
+    # ...with TimescaleDB's own created_at index, as on a legacy database
+    assert _fetch(ts_url, "select indexdef from pg_indexes where indexname ="
+                  " 'meter_snapshot_1_h_created_at_idx'") == [(
+                      "CREATE INDEX meter_snapshot_1_h_created_at_idx ON"
+                      " public.meter_snapshot_1_h USING btree (created_at DESC)",)]
     compressed = _fetch(ts_url, "select compression_enabled from timescaledb_information"
                         ".hypertables where hypertable_name = 'meter_readings'")
     assert compressed == [("compression" in info.features,)]
@@ -523,9 +580,8 @@ def test_maintenance_compresses_when_no_policy_does(ts_url: str) -> None:
 def test_up_down_up_on_timescaledb(ts_url: str) -> None:
     migrate.migrate_timeseries(ts_url)
     migrate.downgrade_timeseries(ts_url, "base")
-    assert _fetch(ts_url, "select count(*) from timescaledb_information.hypertables"
-                  " where hypertable_schema = 'ts'") == [(0,)]
-    assert migrate.migrate_timeseries(ts_url) == (None, "ts0001")
+    assert _fetch(ts_url, "select count(*) from timescaledb_information.hypertables") == [(0,)]
+    assert migrate.migrate_timeseries(ts_url) == (None, HEAD)
 
 
 @pytest.mark.timescale
@@ -542,7 +598,7 @@ def test_table_definitions_match_on_timescaledb(ts_url: str) -> None:
     try:
         inspector = inspect(engine)
         for table in tables.metadata.sorted_tables:
-            found = inspector.get_columns(table.name, schema="ts")
+            found = inspector.get_columns(table.name, schema=table.schema)
             assert [(c["name"], c["type"].compile(dialect)) for c in found] == [
                 (c.name, c.type.compile(dialect)) for c in table.columns], table.name
     finally:

@@ -299,3 +299,37 @@ def _info(row: tuple[Any, ...]) -> EngineInfo:
     engine, features, version, chunk, retention, compress, detected = row
     return EngineInfo(engine, tuple(features or ()), version, chunk, retention, compress,
                       detected)
+
+
+# -- how a table is stored -----------------------------------------------------------------
+
+HYPERTABLE, PARTITIONED, PLAIN = "hypertable", "partitioned", "plain"
+
+# {hyper}: whether the table is a hypertable; `false` where TimescaleDB is not installed (its
+# catalog views do not exist there, and a query naming them would not even parse).
+_STORAGE_SQL = """
+select n.name,
+       case when c.oid is null then null
+            when c.relkind = 'p' then 'partitioned'
+            when {hyper} then 'hypertable'
+            else 'plain' end
+  from unnest(%(names)s::text[]) as n(name)
+  left join pg_class c on c.oid = to_regclass(format('%%I.%%I', %(schema)s::text, n.name))
+"""
+_IS_HYPERTABLE = ("exists (select from timescaledb_information.hypertables h"
+                  " where h.hypertable_schema = %(schema)s and h.hypertable_name = n.name)")
+
+
+def table_storage(conn: Any, schema: str, names: Iterable[str]) -> dict[str, str | None]:
+    """How each table is stored: HYPERTABLE, PARTITIONED, PLAIN, or None when it is missing.
+
+    The legacy snapshot tables are hypertables on a legacy TimescaleDB, plain tables on a
+    legacy plain PostgreSQL and range-partitioned on a fresh native database: the revisions
+    after the baseline follow what is there rather than what they would have built.
+    """
+    raw = driver_connection(conn)
+    installed = raw.execute("select exists (select from pg_extension"
+                            " where extname = 'timescaledb')").fetchone()
+    query = _STORAGE_SQL.format(hyper=_IS_HYPERTABLE if installed and installed[0] else "false")
+    rows = raw.execute(query, {"schema": schema, "names": list(names)}).fetchall()
+    return {name: kind for name, kind in rows}

@@ -1,21 +1,29 @@
-"""SQLAlchemy Core definitions of the time-series schema `ts`: the single source of column names.
+"""SQLAlchemy Core definitions of the time-series plane: the single source of column names.
+
+Two schemas: `ts`, this project's own tables (raw readings, the queue, job state, engine
+info), and `public`, the three legacy snapshot tables this project writes and reads:
+`meter_snapshot_1_h`, `order_snapshots`, `grid_business_snapshot_1_d`. Their legacy columns
+come from the baseline declaration (timeseries/migrations/baseline.py, what ts0001 creates and
+adoption checks), followed by the columns revision ts0003 adds beside them.
 
 The tables are created by `timeseries/migrations/`, never by `metadata.create_all()`: how they
-are stored (native range partitions or TimescaleDB hypertables) depends on the engine detected
-at migration time, which these definitions deliberately leave out. A test compares them with a
-migrated database, so the two cannot drift apart.
+are stored (native range partitions, TimescaleDB hypertables, or on an adopted legacy database
+whatever the legacy built) depends on the database, which these definitions deliberately leave
+out. A test compares them with a migrated database, so the two cannot drift apart.
 
-Energy and money are `Numeric`, never floats: sums of kWh and currency must be exact.
+Energy and money are `Numeric` in this project's columns. The legacy columns keep their
+floating-point types (double precision, real); each float measure the jobs write has an exact
+`*_exact` numeric column beside it, which is what sums are computed from.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    REAL,
     BigInteger,
     Boolean,
     CheckConstraint,
     Column,
-    Date,
     DateTime,
     Identity,
     Index,
@@ -24,16 +32,25 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
+    String,
     Table,
     Text,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, JSONB
+from sqlalchemy.types import TypeEngine
 
+from migrations.baseline import Table as Declared
 from timeseries import SCHEMA
+from timeseries.migrations.baseline import (
+    GRID_BUSINESS_SNAPSHOT_1_D,
+    METER_SNAPSHOT_1_H,
+    ORDER_SNAPSHOTS,
+)
 
 metadata = MetaData(schema=SCHEMA)
+LEGACY_SCHEMA = "public"
 
 
 def _tz(name: str, **kwargs: object) -> Column[object]:
@@ -76,50 +93,8 @@ meter_readings = Table(
     Index("meter_readings_ts_idx", "ts"),
 )
 
-# The legacy hourly snapshot, one row per meter and hour, rebuilt by the snapshot job. Native:
-# monthly partitions (ts.meter_hourly_pYYYYMM); TimescaleDB: hypertable, 7-day chunks.
-meter_hourly = Table(
-    "meter_hourly", metadata,
-    _tz("created_at", nullable=False),
-    Column("meter_id", BigInteger, nullable=False),
-    _kwh("consumption_kwh"),  # null = unknown (a gap), never a guessed zero
-    Column("is_estimated", Boolean, nullable=False, server_default=text("false")),
-    Column("reading_count", Integer, nullable=False, server_default=text("0")),
-    _kwh("counter_kwh"),
-    _kwh("kwh_credit_available"),
-    Column("meter_type", Text),
-    Column("external_reference", Text),
-    Column("external_system", Text),
-    Column("meter_phase", Text),
-    Column("customer_id", BigInteger),
-    Column("customer_name", Text),
-    Column("dcu_id", BigInteger),
-    Column("dcu_external_reference", Text),
-    Column("grid_id", BigInteger),
-    Column("grid_name", Text),
-    Column("organization_id", BigInteger),
-    Column("organization_name", Text),
-    Column("power_limit_watts", Integer),
-    Column("is_on", Boolean),
-    Column("should_be_on", Boolean),
-    Column("is_fs_consumption", Boolean),
-    Column("is_hps_consumption", Boolean),
-    Column("is_hidden_from_reporting", Boolean, nullable=False, server_default=text("false")),
-    Column("is_cabin_meter", Boolean),
-    Column("connection_id", BigInteger),
-    Column("customer_account_id", BigInteger),
-    _tz("built_at", nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("created_at", "meter_id", name="meter_hourly_pkey"),
-    CheckConstraint("consumption_kwh <> 'NaN'", name="meter_hourly_consumption_known"),
-    CheckConstraint("created_at = date_trunc('hour', created_at, 'UTC')",
-                    name="meter_hourly_whole_hour"),
-    # The meter-consumption query: a time range of visible, known consumption, keyset-paged.
-    Index("meter_hourly_consumption_idx", "created_at", "meter_id",
-          postgresql_where=text("not is_hidden_from_reporting and consumption_kwh is not null")),
-    Index("meter_hourly_meter_idx", "meter_id", "created_at"),
-)
-
-# Hours that ingest touched; the snapshot job (re)builds meter_hourly for them, then deletes.
+# Hours that ingest touched; the snapshot job (re)builds meter_snapshot_1_h for them, then
+# deletes.
 pending_hours = Table(
     "pending_hours", metadata,
     Column("id", BigInteger, Identity(always=True), primary_key=True),
@@ -127,47 +102,6 @@ pending_hours = Table(
     _tz("queued_at", nullable=False, server_default=func.now()),
     CheckConstraint("hour = date_trunc('hour', hour, 'UTC')", name="pending_hours_whole_hour"),
     Index("pending_hours_hour_idx", "hour"),
-)
-
-# Orders copied from the transactional plane, for reporting next to consumption.
-order_snapshots = Table(
-    "order_snapshots", metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),  # the order's id
-    _tz("created_at"),
-    _tz("updated_at"),
-    _tz("completed_at"),
-    Column("amount", Numeric(14, 2)),
-    Column("currency", Text),
-    Column("order_status", Text),
-    Column("order_type", Text),
-    Column("tariff", Numeric(12, 4)),
-    Column("payment_method", Text),
-    Column("payment_channel", Text),
-    Column("grid_id", BigInteger),
-    Column("organization_id", BigInteger),
-    Column("meter_id", BigInteger),
-    Column("customer_id", BigInteger),
-    Column("is_hidden_from_reporting", Boolean),
-    _tz("synced_at", nullable=False, server_default=func.now()),
-    Index("order_snapshots_updated_at_idx", "updated_at"),
-)
-
-# Daily figures per grid, in the grid's own time zone (`day` is a local date).
-grid_daily = Table(
-    "grid_daily", metadata,
-    Column("grid_id", BigInteger, nullable=False),
-    Column("day", Date, nullable=False),
-    Column("timezone", Text),
-    Column("grid_name", Text),
-    Column("organization_id", BigInteger),
-    Column("consumption_kwh", Numeric(16, 4)),
-    Column("estimated_hours", Integer),
-    Column("revenue", Numeric(16, 2)),
-    Column("currency", Text),
-    Column("active_meters", Integer),
-    Column("completed_orders", Integer),
-    _tz("built_at", nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("grid_id", "day", name="grid_daily_pkey"),
 )
 
 # Each job's progress. `job_runs` is a view of the same rows (an updatable one), so code that
@@ -191,7 +125,7 @@ job_runs = Table(
 
 # Raw readings rolled up per meter and hour. A continuous aggregate (real-time) where
 # TimescaleDB has them, else a plain view: same name, same columns on both engines. It covers
-# only what raw retention keeps; ts.meter_hourly is the durable record.
+# only what raw retention keeps; public.meter_snapshot_1_h is the durable record.
 readings_hourly = Table(
     "readings_hourly", metadata,
     _tz("hour"),
@@ -206,5 +140,65 @@ readings_hourly = Table(
     info={"is_view": True},
 )
 
+
+# -- the legacy snapshot tables, in public --------------------------------------------------
+
+_LEGACY_TYPES: dict[str, TypeEngine[object]] = {
+    "timestamp without time zone": DateTime(timezone=False),
+    "integer": Integer(),
+    "character varying": String(),
+    "double precision": DOUBLE_PRECISION(),
+    "real": REAL(),
+    "boolean": Boolean(),
+}
+
+
+def _legacy(declared: Declared, *additions: Column[object]) -> Table:
+    """The declared legacy columns, as ts0001 creates them, then this project's additions."""
+    columns = [Column(c.name, _LEGACY_TYPES[c.type], nullable=c.null,
+                      server_default=None if c.default is None else text(c.default))
+               for c in declared.columns]
+    return Table(declared.name, metadata, *columns, *additions,
+                 PrimaryKeyConstraint(*declared.primary_key), schema=LEGACY_SCHEMA)
+
+
+# One row per meter and hour (created_at: the whole UTC hour, as timestamp). The snapshot job
+# (timeseries/hourly.py) builds it from ts.meter_readings; on an adopted database the legacy
+# writers keep writing it too, and the build never changes what they wrote.
+meter_snapshot_1_h = _legacy(
+    METER_SNAPSHOT_1_H,
+    _kwh("consumption_kwh_exact"),  # null = unknown (a gap), never a guessed zero
+    _kwh("counter_kwh_exact"),
+    _kwh("kwh_credit_available_exact"),
+    Column("is_estimated", Boolean),
+    Column("reading_count", Integer),
+    _tz("built_at"),  # when the build last wrote the measures; null: never (a legacy row)
+    Column("inserted_by_build", Boolean),  # null: a legacy writer inserted the row
+)
+
+# Orders copied from the transactional plane (sync-orders), keyed (order_id, created_at).
+order_snapshots = _legacy(
+    ORDER_SNAPSHOTS,
+    Column("order_type", Text),
+    _tz("updated_at"),
+    _tz("synced_at"),
+    Column("amount_exact", Numeric),
+    Column("tariff_exact", Numeric),
+)
+
+# Daily figures per grid (grid-daily); created_at is the grid's local date at 00:00.
+grid_business_snapshot_1_d = _legacy(
+    GRID_BUSINESS_SNAPSHOT_1_D,
+    Column("timezone", Text),
+    Column("estimated_hours", Integer),
+    Column("active_meter_count", Integer),
+    Column("completed_order_count", Integer),
+    Column("total_consumption_kwh_exact", Numeric),
+    Column("energy_topup_revenue_exact", Numeric),
+    Column("energy_topup_currency", Text),
+    _tz("built_at"),
+)
+
 # Tables with time partitions (native) or chunks (TimescaleDB), with their time column.
-TIME_COLUMNS = {"meter_readings": "ts", "meter_hourly": "created_at"}
+TIME_COLUMNS = {"meter_readings": "ts", "meter_snapshot_1_h": "created_at",
+                "order_snapshots": "created_at", "grid_business_snapshot_1_d": "created_at"}

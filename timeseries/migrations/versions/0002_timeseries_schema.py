@@ -1,15 +1,24 @@
 """The time-series schema `ts`, on TimescaleDB where it exists and native partitions elsewhere.
 
+Runs unchanged on a fresh database (after ts0001) and on one adopted from the legacy system
+(stamped ts0001 by `nxt db adopt`), whose snapshot tables already hold data and have writers.
+It touches none of them: everything it creates is in schema `ts`, plus, on a fresh native
+database, the first partitions of the legacy tables (an adopted one keeps its plain tables or
+hypertables as they are).
+
 Detects the engine (TIMESERIES_ENGINE=auto|timescaledb|native, or the alembic attribute
 "timeseries_engine"), installs the extension when it chooses TimescaleDB, and records the
 engine and its features in ts.engine_info, which later revisions and the jobs read instead of
-probing again. TIMESERIES_DISABLE_FEATURES switches optional TimescaleDB features off (for
-example to run as the Apache edition would); TIMESERIES_RAW_RETENTION (default 400 days) and
-TIMESERIES_COMPRESS_AFTER (default 7 days) set the recorded intervals.
+probing again. The legacy tables decide where they can: hypertables mean TimescaleDB,
+partitioned tables (a fresh native ts0001) mean native, and a TIMESERIES_ENGINE that
+contradicts them is an error rather than a database of two minds. TIMESERIES_DISABLE_FEATURES
+switches optional TimescaleDB features off (for example to run as the Apache edition would);
+TIMESERIES_RAW_RETENTION (default 400 days) and TIMESERIES_COMPRESS_AFTER (default 7 days) set
+the recorded intervals.
 
-Revision ID: ts0001
-Revises:
-Create Date: 2026-11-28
+Revision ID: ts0002
+Revises: ts0001
+Create Date: 2026-12-02
 """
 
 from __future__ import annotations
@@ -22,18 +31,25 @@ from alembic import context, op
 from psycopg import sql
 
 from timeseries.engine import (
+    HYPERTABLE,
     NATIVE,
+    PARTITIONED,
+    TIMESCALEDB,
     Detection,
+    EngineUnavailable,
     detect,
     disabled_features,
     driver_connection,
     engine_override,
     extension_schema,
+    table_storage,
 )
+from timeseries.migrations.baseline import TABLE_NAMES
+from timeseries.migrations.guards import refuse_on_legacy
 from timeseries.partitions import ensure_partitions
 
-revision = "ts0001"
-down_revision = None
+revision = "ts0002"
+down_revision = "ts0001"
 branch_labels = None
 depends_on = None
 
@@ -70,44 +86,6 @@ create table ts.meter_readings (
 -- The snapshot job reads every meter of an hour: a time range, which the key cannot serve.
 create index meter_readings_ts_idx on ts.meter_readings (ts);
 
-create table ts.meter_hourly (
-  created_at timestamptz not null
-    constraint meter_hourly_whole_hour check (created_at = date_trunc('hour', created_at, 'UTC')),
-  meter_id bigint not null,
-  consumption_kwh numeric(14, 4)
-    constraint meter_hourly_consumption_known check (consumption_kwh <> 'NaN'),
-  is_estimated boolean not null default false,
-  reading_count integer not null default 0,
-  counter_kwh numeric(14, 4),
-  kwh_credit_available numeric(14, 4),
-  meter_type text,
-  external_reference text,
-  external_system text,
-  meter_phase text,
-  customer_id bigint,
-  customer_name text,
-  dcu_id bigint,
-  dcu_external_reference text,
-  grid_id bigint,
-  grid_name text,
-  organization_id bigint,
-  organization_name text,
-  power_limit_watts integer,
-  is_on boolean,
-  should_be_on boolean,
-  is_fs_consumption boolean,
-  is_hps_consumption boolean,
-  is_hidden_from_reporting boolean not null default false,
-  is_cabin_meter boolean,
-  connection_id bigint,
-  customer_account_id bigint,
-  built_at timestamptz not null default now(),
-  constraint meter_hourly_pkey primary key (created_at, meter_id)
-) {hourly_partitioning};
-create index meter_hourly_consumption_idx on ts.meter_hourly (created_at, meter_id)
-  where not is_hidden_from_reporting and consumption_kwh is not null;
-create index meter_hourly_meter_idx on ts.meter_hourly (meter_id, created_at);
-
 -- Append-only: concurrent ingests never wait on each other's queue entries, and the snapshot
 -- job deletes exactly the entries it read (by id), never one queued after it looked.
 create table ts.pending_hours (
@@ -117,43 +95,6 @@ create table ts.pending_hours (
   queued_at timestamptz not null default now()
 );
 create index pending_hours_hour_idx on ts.pending_hours (hour);
-
-create table ts.order_snapshots (
-  id bigint primary key,
-  created_at timestamptz,
-  updated_at timestamptz,
-  completed_at timestamptz,
-  amount numeric(14, 2),
-  currency text,
-  order_status text,
-  order_type text,
-  tariff numeric(12, 4),
-  payment_method text,
-  payment_channel text,
-  grid_id bigint,
-  organization_id bigint,
-  meter_id bigint,
-  customer_id bigint,
-  is_hidden_from_reporting boolean,
-  synced_at timestamptz not null default now()
-);
-create index order_snapshots_updated_at_idx on ts.order_snapshots (updated_at);
-
-create table ts.grid_daily (
-  grid_id bigint not null,
-  day date not null,
-  timezone text,
-  grid_name text,
-  organization_id bigint,
-  consumption_kwh numeric(16, 4),
-  estimated_hours integer,
-  revenue numeric(16, 2),
-  currency text,
-  active_meters integer,
-  completed_orders integer,
-  built_at timestamptz not null default now(),
-  constraint grid_daily_pkey primary key (grid_id, day)
-);
 
 create table ts.job_watermarks (
   job text primary key,
@@ -184,7 +125,7 @@ select date_trunc('hour', ts, 'UTC') as hour, meter_id, count(*) as reading_coun
 # materialized_only = false: buckets not yet materialized are computed from the raw rows at
 # query time. A bucket already materialized does NOT see a late reading until the next refresh
 # (the refresh policy, or timeseries-maintenance where no policy runs): no function reads this
-# view; hourly consumption comes from ts.meter_hourly, which late readings do rebuild.
+# view; hourly consumption comes from public.meter_snapshot_1_h, which late readings rebuild.
 READINGS_HOURLY_CAGG = """
 create materialized view ts.readings_hourly
 with (timescaledb.continuous, timescaledb.materialized_only = false) as
@@ -202,10 +143,7 @@ select time_bucket(interval '1 hour', ts) as hour, meter_id, count(*) as reading
 DOWN_SQL = """
 drop view if exists ts.job_runs;
 drop table if exists ts.job_watermarks;
-drop table if exists ts.grid_daily;
-drop table if exists ts.order_snapshots;
 drop table if exists ts.pending_hours;
-drop table if exists ts.meter_hourly;
 drop table if exists ts.meter_readings;
 drop table if exists ts.engine_info;
 """
@@ -216,15 +154,27 @@ def _setting(name: str, default: str) -> str:
             ).strip()
 
 
+def _engine(conn: Any) -> Detection:
+    override = context.config.attributes.get("timeseries_engine") or engine_override()
+    storage = set(table_storage(conn, "public", TABLE_NAMES).values())
+    follows = TIMESCALEDB if HYPERTABLE in storage else NATIVE if PARTITIONED in storage else None
+    if follows is not None:
+        if override not in ("auto", follows):
+            raise EngineUnavailable(
+                f"TIMESERIES_ENGINE={override}, but the legacy snapshot tables here are"
+                f" {'hypertables' if follows == TIMESCALEDB else 'range-partitioned'}: this"
+                f" database runs {follows}; set TIMESERIES_ENGINE=auto or {follows}")
+        override = follows
+    return detect(conn, override, disabled=disabled_features())
+
+
 def upgrade() -> None:
     op.execute("create schema if not exists ts")
     conn = driver_connection(op.get_bind())
-    override = context.config.attributes.get("timeseries_engine") or engine_override()
-    found = detect(conn, override, disabled=disabled_features())
+    found = _engine(conn)
     native = found.engine == NATIVE
     op.execute(TABLES_SQL.format(
-        readings_partitioning="partition by range (ts)" if native else "",
-        hourly_partitioning="partition by range (created_at)" if native else ""))
+        readings_partitioning="partition by range (ts)" if native else ""))
     retention = _setting("TIMESERIES_RAW_RETENTION", "400 days")
     compress_after = _setting("TIMESERIES_COMPRESS_AFTER", "7 days")
     conn.execute(
@@ -241,13 +191,17 @@ def upgrade() -> None:
 
 
 def _native_partitions(conn: Any) -> None:
-    # Ahead of the data so the first ingest needs no DDL, and back far enough for a recent
-    # backfill; the maintenance job keeps extending the window.
+    # Ahead of the data so the first writes need no DDL, and back far enough for a recent
+    # backfill; the maintenance job keeps extending the window, writers fill in older ones.
+    # The legacy tables get theirs only where they are partitioned (a fresh database):
+    # ensure_partitions leaves a plain adopted table alone.
     now = datetime.now(UTC)
     ensure_partitions(conn, "meter_readings", now - timedelta(days=14), now + timedelta(days=7))
     month = now.replace(day=1)
-    two_back = (month - timedelta(days=1)).replace(day=1) - timedelta(days=1)
-    ensure_partitions(conn, "meter_hourly", two_back.replace(day=1), now + timedelta(days=31))
+    two_back = ((month - timedelta(days=1)).replace(day=1) - timedelta(days=1)).replace(day=1)
+    ensure_partitions(conn, "meter_snapshot_1_h", two_back, now + timedelta(days=31))
+    for table in ("order_snapshots", "grid_business_snapshot_1_d"):
+        ensure_partitions(conn, table, now - timedelta(days=31), now + timedelta(days=31))
 
 
 def _hypertables(conn: Any, found: Detection, retention: str, compress_after: str) -> None:
@@ -257,8 +211,6 @@ def _hypertables(conn: Any, found: Detection, retention: str, compress_after: st
     conn.execute("select set_config('search_path', %s, true)", (f"{schema}, public",))
     conn.execute("select create_hypertable('ts.meter_readings', 'ts',"
                  " chunk_time_interval => interval '1 day', create_default_indexes => false)")
-    conn.execute("select create_hypertable('ts.meter_hourly', 'created_at',"
-                 " chunk_time_interval => interval '7 days', create_default_indexes => false)")
     if "compression" in found.features:
         # One compressed segment per meter, newest first: how readings are read back.
         conn.execute("alter table ts.meter_readings set (timescaledb.compress,"
@@ -283,6 +235,7 @@ def _hypertables(conn: Any, found: Detection, retention: str, compress_after: st
 
 
 def downgrade() -> None:
+    refuse_on_legacy("drop the ts schema")
     conn = driver_connection(op.get_bind())
     row = conn.execute("select engine, features from ts.engine_info").fetchone()
     if row and row[0] != NATIVE and "continuous_aggregates" in row[1]:
@@ -291,5 +244,6 @@ def downgrade() -> None:
         op.execute("drop view if exists ts.readings_hourly")
     # Dropping a hypertable drops its chunks and policies; a partitioned table its partitions.
     # The timescaledb extension stays: it may predate us (hosted TimescaleDB installs it), and
-    # the schema `ts` stays because it holds alembic's version table.
+    # the schema `ts` stays because it holds alembic's version table. The legacy tables'
+    # partitions go with ts0001.
     op.execute(DOWN_SQL)

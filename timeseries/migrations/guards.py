@@ -1,0 +1,36 @@
+"""Checks the time-series revisions make before they change anything.
+
+A time-series database adopted from the legacy system (built by the legacy TypeORM migrations,
+which record themselves in `public.migrations`) is shared with the legacy services: its
+snapshot tables hold their history and their writers keep writing them. No revision may go
+back on it: dropping the baseline would drop that history, dropping this project's columns
+would drop what the jobs recorded beside it. Every downgrade calls `refuse_on_legacy` first.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+from sqlalchemy import text
+
+# TypeORM's own table, with its (id, timestamp, name) columns: what every legacy build has.
+_LEGACY_SQL = """
+select count(*) = 3 from information_schema.columns
+ where table_schema = 'public' and table_name = 'migrations'
+   and column_name in ('id', 'timestamp', 'name')
+"""
+
+
+class LegacyDatabase(RuntimeError):
+    pass
+
+
+def is_legacy_database() -> bool:
+    return bool(op.get_bind().execute(text(_LEGACY_SQL)).scalar())
+
+
+def refuse_on_legacy(what: str) -> None:
+    if is_legacy_database():
+        raise LegacyDatabase(
+            f"refusing to {what}: this time-series database was built by the legacy system"
+            " (public.migrations) and its services still use it; its revisions go forward only"
+        )

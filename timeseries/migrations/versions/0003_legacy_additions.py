@@ -1,0 +1,118 @@
+"""What this project records beside the legacy columns of the three snapshot tables.
+
+Additive only, and only what is cheap and safe on a big live hypertable with legacy writers:
+nullable columns without a default, which PostgreSQL (and TimescaleDB, chunk by chunk) adds as
+a catalog change: no row is rewritten, no index is built, no legacy column is dropped, renamed
+or retyped, and rows written before stay exactly as they are (NULL in the new columns). The
+legacy writers name their columns in every insert, so they never notice.
+
+`meter_snapshot_1_h` (the hourly build, timeseries/hourly.py):
+- consumption_kwh_exact, counter_kwh_exact, kwh_credit_available_exact numeric(14, 4): the
+  exact values; the legacy columns (double precision, real: a counter of 12345.6789 kWh does
+  not survive `real`) get the nearest float of them. They are what the row says once raw
+  readings are past retention.
+- is_estimated, reading_count: how the hour was measured.
+- built_at: when the build last wrote the row's measures; NULL: never (a legacy row).
+- inserted_by_build: true when the build inserted the row, so it may delete it again when the
+  hour no longer has data; NULL on rows a legacy writer inserted, which it never deletes.
+
+`order_snapshots` (sync-orders): order_type (the legacy table has none, and revenue is energy
+top-ups only), updated_at (the order's, for newest-wins upserts), synced_at, amount_exact and
+tariff_exact (the legacy columns are double precision).
+
+`grid_business_snapshot_1_d` (grid-daily): timezone (the day is local to it), estimated_hours,
+active_meter_count, completed_order_count, total_consumption_kwh_exact,
+energy_topup_revenue_exact, energy_topup_currency (the currency when every top-up of the day
+had the same one: the legacy sum does not say), built_at.
+
+Each ALTER takes an ACCESS EXCLUSIVE lock on its table (and each chunk) for a moment. Waiting
+for it behind a long legacy transaction would queue every legacy writer behind the ALTER, so
+each table is altered with a short lock_timeout and retried in a savepoint (which releases
+whatever it took) until it gets the lock, a table at a time in one short transaction.
+
+Revision ID: ts0003
+Revises: ts0002
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psycopg
+from alembic import op
+from psycopg import errors, sql
+
+from timeseries.engine import driver_connection
+from timeseries.migrations.guards import refuse_on_legacy
+
+revision = "ts0003"
+down_revision = "ts0002"
+branch_labels = None
+depends_on = None
+
+ADDITIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "meter_snapshot_1_h": (
+        ("consumption_kwh_exact", "numeric(14, 4)"),
+        ("counter_kwh_exact", "numeric(14, 4)"),
+        ("kwh_credit_available_exact", "numeric(14, 4)"),
+        ("is_estimated", "boolean"),
+        ("reading_count", "integer"),
+        ("built_at", "timestamp with time zone"),
+        ("inserted_by_build", "boolean"),
+    ),
+    "order_snapshots": (
+        ("order_type", "text"),
+        ("updated_at", "timestamp with time zone"),
+        ("synced_at", "timestamp with time zone"),
+        ("amount_exact", "numeric"),
+        ("tariff_exact", "numeric"),
+    ),
+    "grid_business_snapshot_1_d": (
+        ("timezone", "text"),
+        ("estimated_hours", "integer"),
+        ("active_meter_count", "integer"),
+        ("completed_order_count", "integer"),
+        ("total_consumption_kwh_exact", "numeric"),
+        ("energy_topup_revenue_exact", "numeric"),
+        ("energy_topup_currency", "text"),
+        ("built_at", "timestamp with time zone"),
+    ),
+}
+
+LOCK_TIMEOUT = "2s"
+ATTEMPTS = int(os.environ.get("TIMESERIES_ALTER_ATTEMPTS") or 30)
+
+
+def _alter(conn: psycopg.Connection, statement: sql.Composable) -> None:
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with conn.transaction():  # a savepoint: a timed-out attempt releases its locks
+                conn.execute("select set_config('lock_timeout', %s, true)", (LOCK_TIMEOUT,))
+                conn.execute(statement)
+                conn.execute("select set_config('lock_timeout', '0', true)")
+            return
+        except errors.LockNotAvailable:
+            if attempt == ATTEMPTS:
+                raise
+            time.sleep(min(attempt, 5))
+
+
+def upgrade() -> None:
+    conn = driver_connection(op.get_bind())
+    for table, columns in ADDITIONS.items():
+        # `if not exists`: a rerun after a failure part-way finds some columns there.
+        statement = sql.SQL("alter table {} ").format(sql.Identifier("public", table)) + sql.SQL(
+            ", ").join(sql.SQL("add column if not exists {} {}").format(
+                sql.Identifier(name), sql.SQL(typ)) for name, typ in columns)
+        _alter(conn, statement)
+
+
+def downgrade() -> None:
+    refuse_on_legacy("drop this project's columns of the legacy snapshot tables")
+    conn = driver_connection(op.get_bind())
+    for table, columns in ADDITIONS.items():
+        _alter(conn, sql.SQL("alter table {} ").format(sql.Identifier("public", table))
+               + sql.SQL(", ").join(sql.SQL("drop column if exists {}").format(
+                   sql.Identifier(name)) for name, _ in columns))
