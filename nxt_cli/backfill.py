@@ -42,7 +42,6 @@ async def backfill(root: Path, ts_url: str, lo: datetime, hi: datetime,
     from nxt_cli.functions import import_main
     from shared.db import close_all, transactional
     from shared.jobs import job_connection
-    from timeseries.hourly import abuild_hours
 
     package = import_main(root / "functions" / "snapshot-meters" / "main.py", "snapshot-meters")
     snapshot = importlib.import_module(f"{package.__name__}.snapshot")
@@ -65,7 +64,7 @@ async def backfill(root: Path, ts_url: str, lo: datetime, hi: datetime,
             rows = 0
             for n, (a, b) in enumerate(todo, start=1):
                 async with ts.transaction():
-                    result = await abuild_hours(ts, max(a, start), b)
+                    result = await snapshot.build_window(ts, max(a, start), b)
                     await ts.execute(_SAVE, (JOB, b, Jsonb({**span,
                                                             "done_until": b.isoformat()})))
                 rows += result.written

@@ -5,7 +5,7 @@ at every pair of the meter, with exact fractions; nothing is shared with the SQL
 check that the SQL writes exactly the rows this model gives.
 
 Also holds the DDL of the three tables as the tests (and bench/hourly_probe.py) create them:
-plain, non-partitioned, with the columns of the time-series migration.
+plain, non-partitioned, with the columns of the time-series migrations (from tables.py).
 """
 
 from __future__ import annotations
@@ -22,55 +22,23 @@ HOUR = timedelta(hours=1)
 UNIT = Decimal("0.0001")  # kWh: the scale of every stored energy
 ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 
-TABLES_DDL = """
-create schema if not exists ts;
-create table ts.meter_readings (
-    meter_id bigint not null,
-    ts timestamptz not null,
-    counter_kwh numeric(14, 4) not null check (counter_kwh >= 0),
-    power_w numeric(12, 3),
-    voltage_v numeric(8, 3),
-    credit_kwh numeric(14, 4),
-    received_at timestamptz default now(),
-    primary key (meter_id, ts)
-);
-create table ts.meter_hourly (
-    created_at timestamptz not null,
-    meter_id bigint not null,
-    consumption_kwh numeric(14, 4),
-    is_estimated boolean not null default false,
-    reading_count integer not null default 0,
-    counter_kwh numeric(14, 4),
-    kwh_credit_available numeric(14, 4),
-    meter_type text,
-    external_reference text,
-    external_system text,
-    meter_phase text,
-    customer_id bigint,
-    customer_name text,
-    dcu_id bigint,
-    dcu_external_reference text,
-    grid_id bigint,
-    grid_name text,
-    organization_id bigint,
-    organization_name text,
-    power_limit_watts integer,
-    is_on boolean,
-    should_be_on boolean,
-    is_fs_consumption boolean,
-    is_hps_consumption boolean,
-    is_hidden_from_reporting boolean not null default false,
-    is_cabin_meter boolean,
-    connection_id bigint,
-    customer_account_id bigint,
-    built_at timestamptz default now(),
-    primary key (created_at, meter_id)
-);
-create table ts.pending_hours (
-    hour timestamptz primary key,
-    queued_at timestamptz default now()
-);
-"""
+def _tables_ddl() -> str:
+    """The tables the build reads and writes, plain (no partitions), rendered from
+    timeseries/tables.py: exactly the columns, types and keys of a migrated database."""
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from timeseries import tables
+
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    out = ["create schema if not exists ts"]
+    for table in (tables.meter_readings, tables.pending_hours, tables.meter_snapshot_1_h):
+        out.append(str(CreateTable(table).compile(dialect=dialect)))
+        out += [str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes]
+    return ";\n".join(out)
+
+
+TABLES_DDL = _tables_ddl()
 
 
 @dataclass(frozen=True)
@@ -83,7 +51,8 @@ class Reading:
 
 @dataclass(frozen=True)
 class HourRow:
-    """The measured columns of one meter_hourly row."""
+    """The measured columns of one meter_snapshot_1_h row: its exact values, created_at as an
+    aware UTC datetime (the table stores it as UTC timestamp without time zone)."""
 
     created_at: datetime
     meter_id: int

@@ -39,6 +39,7 @@ from tests.hourly_model import (
 from timeseries.hourly import (
     BUILD_SQL,
     HOURS_TO_REBUILD_SQL,
+    MEASURE_COLUMNS,
     PREVIEW_SQL,
     RebuildRange,
     abuild_hours,
@@ -88,7 +89,7 @@ def conn(shared_conn: psycopg.Connection) -> psycopg.Connection:
 
 def reset(conn: psycopg.Connection) -> None:
     conn.rollback()
-    conn.execute("truncate ts.meter_readings, ts.meter_hourly, ts.pending_hours,"
+    conn.execute("truncate ts.meter_readings, public.meter_snapshot_1_h, ts.pending_hours,"
                  " pg_temp.meter_dim")
     conn.execute("set timezone = 'UTC'")
     conn.commit()
@@ -111,17 +112,24 @@ def describe(conn: psycopg.Connection, meters: Sequence[int]) -> None:
     conn.commit()
 
 
+def hour_row(row: Sequence[object]) -> HourRow:
+    """The model's row of a table (or preview) row: created_at is UTC without a time zone."""
+    created_at = row[0]
+    assert isinstance(created_at, datetime) and created_at.tzinfo is None
+    return HourRow(created_at.replace(tzinfo=UTC), *row[1:7])  # type: ignore[arg-type]
+
+
 def stored(conn: psycopg.Connection) -> list[HourRow]:
     rows = conn.execute(
-        "select created_at, meter_id, consumption_kwh, is_estimated, reading_count,"
-        " counter_kwh, kwh_credit_available from ts.meter_hourly"
+        "select created_at, meter_id, consumption_kwh_exact, is_estimated, reading_count,"
+        " counter_kwh_exact, kwh_credit_available_exact from public.meter_snapshot_1_h"
         " order by meter_id, created_at").fetchall()
-    return [HourRow(*row) for row in rows]
+    return [hour_row(row) for row in rows]
 
 
 def previewed(conn: psycopg.Connection, lo: datetime, hi: datetime, **options: object
               ) -> list[HourRow]:
-    return [HourRow(*row[:7]) for row in preview_hours(conn, lo, hi, **options)]
+    return [hour_row(row) for row in preview_hours(conn, lo, hi, **options)]
 
 
 def options_of(rules: Rules) -> dict[str, object]:
@@ -414,7 +422,7 @@ def test_a_long_gap_is_null_not_zero(conn: psycopg.Connection) -> None:
 
     # A window inside the gap, with no reading in it, writes the same NULL hours for a
     # described meter (its neighbours are found however far away they are).
-    conn.execute("delete from ts.meter_hourly")
+    conn.execute("delete from public.meter_snapshot_1_h")
     describe(conn, [1])
     build_hours(conn, at(30), at(32))
     assert [(r.created_at, r.consumption_kwh) for r in stored(conn)] == [
@@ -460,7 +468,7 @@ def test_a_late_backlog_rebuilds_exactly_the_hours_it_touches(conn: psycopg.Conn
     after = {(r.meter_id, r.created_at): r for r in stored(conn)}
 
     # The incremental rebuild is complete: it equals a build from scratch...
-    conn.execute("delete from ts.meter_hourly")
+    conn.execute("delete from public.meter_snapshot_1_h")
     build_hours(conn, at(0), at(73))
     assert stored(conn) == sorted(after.values(), key=lambda r: (r.meter_id, r.created_at))
     # ...and it changed exactly the rows the model says the backlog changes: the gap's hours,
@@ -479,8 +487,9 @@ def test_a_late_backlog_rebuilds_exactly_the_hours_it_touches(conn: psycopg.Conn
 
 
 def built_times(conn: psycopg.Connection) -> dict[tuple[int, datetime], datetime]:
-    rows = conn.execute("select meter_id, created_at, built_at from ts.meter_hourly").fetchall()
-    return {(m, t): b for m, t, b in rows}
+    rows = conn.execute("select meter_id, created_at, built_at from public.meter_snapshot_1_h"
+                        ).fetchall()
+    return {(m, t.replace(tzinfo=UTC)): b for m, t, b in rows}
 
 
 def test_rebuilding_is_idempotent(conn: psycopg.Connection) -> None:
@@ -489,12 +498,12 @@ def test_rebuilding_is_idempotent(conn: psycopg.Connection) -> None:
     describe(conn, [1])
     first = build_hours(conn, at(0), at(6))
     conn.commit()
-    rows = conn.execute("select * from ts.meter_hourly order by 1, 2").fetchall()
+    rows = conn.execute("select * from public.meter_snapshot_1_h order by 1, 2").fetchall()
     again = build_hours(conn, at(0), at(6))
     conn.commit()
     assert (again.hours, again.written, again.removed) == (first.hours, 0, 0)
     # identical rows, built_at included: an unchanged row is not rewritten
-    assert conn.execute("select * from ts.meter_hourly order by 1, 2").fetchall() == rows
+    assert conn.execute("select * from public.meter_snapshot_1_h order by 1, 2").fetchall() == rows
 
     # Readings withdrawn: the rebuild removes the rows that no longer have data (02:00 and
     # 03:00 of meter 2) and rewrites the one whose pair changed.
@@ -507,18 +516,23 @@ def test_rebuilding_is_idempotent(conn: psycopg.Connection) -> None:
 def test_no_float_anywhere_in_the_output(conn: psycopg.Connection) -> None:
     insert(conn, [Reading(1, at(0, 0, 0.000001), D("0.0001"), D("1.5")),
                   Reading(1, at(1, 0, 0.333333), D("0.0004"))])
-    # no float type or cast anywhere in the statements
-    for sql in (PREVIEW_SQL, BUILD_SQL, HOURS_TO_REBUILD_SQL):
+    # No float type or cast anywhere in the computation; the build's only floats are the
+    # legacy columns, each written as the float of its exact value.
+    for sql in (PREVIEW_SQL, HOURS_TO_REBUILD_SQL,
+                re.sub(r"\b\w+_exact::(double precision|real)\b", "", BUILD_SQL)):
         assert not re.findall(r"\bfloat\w*|\bdouble precision\b|\breal\b", sql.lower())
+    assert set(re.findall(r"\b\w+_exact::(?:double precision|real)\b", BUILD_SQL)) == {
+        "consumption_kwh_exact::double precision", "counter_kwh_exact::real",
+        "kwh_credit_available_exact::real"}
     with conn.cursor() as cur:
         cur.execute("select * from (" + PREVIEW_SQL.replace("order by meter_id, created_at", "")
                     + ") x limit 0", build_params(at(0), at(2)))
         assert cur.description is not None
         types = {col.name: col.type_code for col in cur.description}
     numeric = 1700
-    assert {types[c] for c in ("consumption_kwh", "counter_kwh", "kwh_credit_available")} == {
-        numeric}
-    assert not {700, 701} & set(types.values())  # float4, float8
+    assert {types[c] for c in ("consumption_kwh_exact", "counter_kwh_exact",
+                               "kwh_credit_available_exact")} == {numeric}
+    assert not {700, 701} & {types[c] for c in MEASURE_COLUMNS}  # float4, float8
     values = [v for row in preview_hours(conn, at(0), at(2)) for v in row[2:7]]
     assert not any(isinstance(v, float) for v in values)
     assert all(isinstance(v, Decimal) for row in preview_hours(conn, at(0), at(2))
@@ -538,7 +552,8 @@ def test_dimensions_are_copied_and_undescribed_meters_hidden(conn: psycopg.Conne
     describe(conn, [1])
     build_hours(conn, at(0), at(1))
     rows = conn.execute("select meter_id, meter_type, grid_name, organization_name,"
-                        " is_hidden_from_reporting from ts.meter_hourly order by 1").fetchall()
+                        " is_hidden_from_reporting from public.meter_snapshot_1_h order by 1"
+                        ).fetchall()
     assert rows == [(1, "HPS", "Kano 1", "Solar One", False), (2, None, None, None, True)]
 
 
@@ -572,3 +587,167 @@ def test_async_wrappers_give_the_same_rows(db_url: str, conn: psycopg.Connection
     assert (jit,) == before
     build_hours(conn, at(0), at(4))
     assert conn.execute("show jit").fetchone() == before
+
+
+# -- the legacy table and its other writers --------------------------------------------------
+
+SNAPSHOT = "public.meter_snapshot_1_h"
+
+
+def full_row(conn: psycopg.Connection, meter: int, hour: datetime) -> dict[str, object]:
+    cur = conn.execute(f"select * from {SNAPSHOT} where meter_id = %s and created_at = %s",
+                       (meter, hour.replace(tzinfo=None)))
+    names = [d.name for d in cur.description or ()]
+    row = cur.fetchone()
+    assert row is not None, (meter, hour)
+    return dict(zip(names, row, strict=True))
+
+
+def legacy_write(conn: psycopg.Connection, meter: int, hour: datetime, **columns: object) -> None:
+    """A row as the legacy writers insert it: their columns only (this project's are NULL)."""
+    values = {"created_at": hour.replace(tzinfo=None), "meter_id": meter, "meter_type": "HPS",
+              "meter_external_reference": f"LEG-{meter}", "grid_id": 3, "grid_name": "Okpokunou",
+              "customer_id": 900 + meter, "is_hidden_from_reporting": False, **columns}
+    names = ", ".join(values)
+    marks = ", ".join(["%s"] * len(values))
+    conn.execute(f"insert into {SNAPSHOT} ({names}) values ({marks})", list(values.values()))
+    conn.commit()
+
+
+def test_a_built_hour_fills_the_legacy_columns(conn: psycopg.Connection) -> None:
+    insert(conn, [Reading(7, at(0, 10), D("1234.5678"), D("20.1234")),
+                  Reading(7, at(0, 40), D("1234.9012"), D("19.7777")),
+                  Reading(7, at(1, 10), D("1235.0001"))])
+    conn.execute(
+        "insert into pg_temp.meter_dim values (7, 'FS', 'SM-7', 'CALIN', 'THREE_PHASE',"
+        " 'Ada Obi', 31, 21, 'DCU-1', 'CALIN', 3, 2, 'Okpokunou', 'Solar One', 1.2, 0.2,"
+        " true, false, true, false, 41, false, true)")
+    conn.commit()
+    build_hours(conn, at(0), at(2))
+    conn.commit()
+    row = full_row(conn, 7, at(0))
+    built_at = row.pop("built_at")
+    assert isinstance(built_at, datetime)
+    assert row == {
+        # the legacy columns: the whole UTC hour without a zone, the meter, its dimension
+        "created_at": datetime(2025, 6, 1, 0, 0), "meter_id": 7, "meter_type": "FS",
+        "meter_external_reference": "SM-7", "meter_external_system": "CALIN",
+        "meter_phase": "THREE_PHASE", "customer_full_name": "Ada Obi", "customer_id": 31,
+        "dcu_id": 21, "dcu_external_reference": "DCU-1", "dcu_external_system": "CALIN",
+        "grid_id": 3, "organization_id": 2, "grid_name": "Okpokunou",
+        "organization_name": "Solar One",
+        # 0.3334 kWh from 00:10 to 00:40, and 20 of the 30 minutes of the 0.0989 kWh after it
+        "consumption_kwh": 0.3993, "power_limit_kw": 1.2, "power_limit_kw_should_be": 0.2,
+        "is_fs_consumption": True, "is_hps_consumption": False, "is_on": True,
+        "should_be_on": False, "connection_id": 41, "is_hidden_from_reporting": False,
+        "is_cabin_meter": True,
+        # real (float4): the legacy columns round the counter to seven digits...
+        "counter_kwh": pytest.approx(1234.9012, abs=1e-4), "kwh_credit_available":
+            pytest.approx(19.7777, abs=1e-5),
+        # ...the exact values stay beside them
+        "consumption_kwh_exact": D("0.3993"), "counter_kwh_exact": D("1234.9012"),
+        "kwh_credit_available_exact": D("19.7777"), "is_estimated": True, "reading_count": 2,
+        "inserted_by_build": True,
+    }
+    # Each legacy float is the database's own float of the exact value.
+    floats = conn.execute(
+        f"select bool_and(consumption_kwh is not distinct from consumption_kwh_exact::float8"
+        f" and counter_kwh is not distinct from counter_kwh_exact::float4"
+        f" and kwh_credit_available is not distinct from kwh_credit_available_exact::float4)"
+        f" from {SNAPSHOT}").fetchone()
+    assert floats == (True,)
+
+
+def test_rows_the_legacy_wrote_survive_a_rebuild_unchanged(conn: psycopg.Connection) -> None:
+    # Meter 1 is the build's (readings); 50-53 are written only by the legacy services.
+    insert(conn, series(1, at(0), ["10", "11", "12", "13", "14", "15", "16", "17", "18"]))
+    describe(conn, [1, 50, 51, 52, 53])
+    # yeti's hourly power-limit row: no consumption, no counter
+    legacy_write(conn, 50, at(1), power_limit_kw=0.2, power_limit_kw_should_be=0.2, is_on=True,
+                 should_be_on=True)
+    # consumption rows as the legacy writers leave them: NaN, NULL with a counter, a value
+    legacy_write(conn, 51, at(1), consumption_kwh=float("nan"), counter_kwh=88.5)
+    legacy_write(conn, 52, at(1), consumption_kwh=None, counter_kwh=120.25,
+                 kwh_credit_available=3.5)
+    legacy_write(conn, 53, at(1), consumption_kwh=0.7, is_hps_consumption=True)
+    before = {m: full_row(conn, m, at(1)) for m in (50, 51, 52, 53)}
+
+    for _ in range(2):  # the first build, then a rebuild of the same hours
+        result = build_hours(conn, at(0), at(3))
+        conn.commit()
+        assert result.removed == 0
+        after = {m: full_row(conn, m, at(1)) for m in (50, 51, 52, 53)}
+        assert repr(after) == repr(before)  # repr: NaN equals itself there
+    assert len(by_hour(stored(conn))) == 3  # the build's own rows are there too
+
+
+def test_a_power_limit_row_gets_the_measures_and_keeps_the_rest(
+        conn: psycopg.Connection) -> None:
+    # yeti writes the power-limit row at the start of the hour, before the build closes it.
+    legacy_write(conn, 1, at(1), power_limit_kw=0.2, power_limit_kw_should_be=0.0,
+                 is_on=False, should_be_on=True, customer_full_name="From yeti",
+                 is_hidden_from_reporting=True)
+    original = full_row(conn, 1, at(1))
+    insert(conn, series(1, at(0, 30), ["10", "11", "12", "13", "14"]))  # 00:30 .. 01:30
+    describe(conn, [1])  # says visible: the row yeti wrote says hidden, and stays so
+    build_hours(conn, at(0), at(3))
+    conn.commit()
+    row = full_row(conn, 1, at(1))
+    legacy_columns = {k for k in original if original[k] is not None or k in (
+        "dcu_id", "organization_id", "organization_name")}
+    assert {k: row[k] for k in legacy_columns} == {k: original[k] for k in legacy_columns}
+    # 01:00, 01:15 and 01:30 in the hour: the two pairs between them, 2 kWh
+    assert (row["consumption_kwh_exact"], row["consumption_kwh"], row["reading_count"]) == (
+        D("2.0000"), 2.0, 3)
+    assert row["inserted_by_build"] is None and row["built_at"] is not None
+
+    # The readings withdrawn: the build clears what it wrote and leaves yeti's row as it was.
+    conn.execute("delete from ts.meter_readings")
+    conn.commit()
+    result = build_hours(conn, at(0), at(3), meters=[1])
+    conn.commit()
+    assert result.removed == 2  # its own row of 00:00 deleted, yeti's of 01:00 cleared
+    assert full_row(conn, 1, at(1)) == original
+    assert [r.created_at for r in stored(conn)] == [at(1)]
+
+
+def test_a_value_a_legacy_writer_puts_in_a_built_row_is_kept(conn: psycopg.Connection) -> None:
+    insert(conn, series(1, at(0), ["10", "11", "12", "13", "14"]))  # 00:00 .. 01:00
+    build_hours(conn, at(0), at(2))
+    # Calin's daily download upserts consumption into the hour the build wrote.
+    conn.execute(f"update {SNAPSHOT} set consumption_kwh = 3.75 where created_at = %s",
+                 (at(0).replace(tzinfo=None),))
+    conn.commit()
+    kept = full_row(conn, 1, at(0))
+    insert(conn, [Reading(1, at(0, 50), D("13.5"))])  # a late reading changes that hour
+    build_hours(conn, at(0), at(2))
+    conn.commit()
+    assert full_row(conn, 1, at(0)) == kept
+
+
+def test_reporting_flags_are_fixed_when_a_row_is_first_written(
+        conn: psycopg.Connection) -> None:
+    insert(conn, series(1, at(0), ["10", "11", "12", "13", "14"]))  # 00:00 .. 01:00
+    describe(conn, [1])  # visible
+    build_hours(conn, at(0), at(2))
+    conn.commit()
+    # The customer is hidden afterwards, and readings go on (with a late one in hour 0).
+    conn.execute("update pg_temp.meter_dim set is_hidden_from_reporting = true,"
+                 " grid_name = 'Renamed'")
+    insert(conn, [Reading(1, at(0, 50), D("13.4")), *series(1, at(2, 15), ["15", "16"])])
+    build_hours(conn, at(0), at(3))
+    conn.commit()
+    first, later = full_row(conn, 1, at(0)), full_row(conn, 1, at(1))
+    # The row that existed keeps the flags it was written with; its measures follow.
+    assert (first["is_hidden_from_reporting"], first["grid_name"]) == (False, "Kano 1")
+    assert first["reading_count"] == 5
+    # Hour 1 existed too (the 01:00 reading): still visible, now with the pair to 02:15.
+    assert (later["is_hidden_from_reporting"], later["consumption_kwh_exact"]) == (
+        False, D("0.8000"))
+    # Hour 2 is new: written after the hiding, so hidden.
+    assert full_row(conn, 1, at(2))["is_hidden_from_reporting"] is True
+    # A meter first built with no dimension at all is hidden (and stays so).
+    insert(conn, series(2, at(0), ["1", "2"]))
+    build_hours(conn, at(0), at(1))
+    conn.commit()
+    assert full_row(conn, 2, at(0))["is_hidden_from_reporting"] is True

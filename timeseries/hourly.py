@@ -1,4 +1,5 @@
-"""Hourly consumption per meter: `ts.meter_readings` -> `ts.meter_hourly`, in one SQL statement.
+"""Hourly consumption per meter: `ts.meter_readings` -> `public.meter_snapshot_1_h`, in one SQL
+statement.
 
 The rules (tests/test_hourly.py has a test for each, tests/hourly_model.py a plain-Python model
 of all of them that the SQL must match row for row):
@@ -15,14 +16,16 @@ Pairs
     boundary is split across the hours it touches, never lost and never counted twice.
 
 Exact shares (conservation)
-    Energy is numeric end to end, never float. The share of a pair in an hour is computed in
-    integer units of 0.0001 kWh and microseconds: with d the pair's energy in units, the part
-    of the pair up to time t is R(t) = round_half_up(d * (t - a.ts) / (b.ts - a.ts)), and an
-    hour gets R(end) - R(start) of its overlap. R(a.ts) = 0 and R(b.ts) = d, so the shares of a
-    pair telescope to exactly d: the sum of hourly consumption over any set of hours equals the
-    sum of the energies of the pairs inside them, to the last 0.0001 kWh, and a period whose
-    ends cut pairs differs from the interpolated counter increase by at most 0.0001 kWh in all
-    (one half-unit rounding at each end), not per hour.
+    Energy is numeric end to end, never float: the computation, the preview and the `*_exact`
+    columns; the legacy float columns get the nearest float of the exact value when written. The
+    share of a pair in an hour is computed in integer units of 0.0001 kWh and microseconds: with
+    d the pair's energy in units, the part of the pair up to time t is R(t) = round_half_up(d *
+    (t - a.ts) / (b.ts - a.ts)), and an hour gets R(end) - R(start) of its overlap. R(a.ts) = 0
+    and R(b.ts) = d, so the shares of a pair telescope to exactly d: the sum of hourly
+    consumption over any set of hours equals the sum of the energies of the pairs inside them,
+    to the last 0.0001 kWh, and a period whose ends cut pairs differs from the interpolated
+    counter increase by at most 0.0001 kWh in all (one half-unit rounding at each end), not per
+    hour.
 
 Resets and rollovers (register segments)
     A counter that goes down starts a new register segment (meter replaced or reset). The pair
@@ -55,29 +58,66 @@ Which hours are written, and what they hold
       in the hour; the counter and the credit of the last of them - one snapshot, so the two
       always describe the same instant (the credit is NULL when that reading carried none).
 
+The table
+    Rows go into the legacy hourly snapshot, `public.meter_snapshot_1_h`, in the legacy columns
+    (created_at: the whole UTC hour as timestamp without time zone; meter_id integer;
+    consumption_kwh double precision, counter_kwh and kwh_credit_available real), and in the
+    columns this project added beside them (revision ts0003): the exact values
+    (consumption_kwh_exact, counter_kwh_exact, kwh_credit_available_exact numeric(14, 4)),
+    is_estimated, reading_count, built_at, inserted_by_build. The legacy float columns are
+    written from the exact ones (`::double precision`, `::real`); sums are taken from the exact.
+
 Dimensions
     Each row copies the meter's dimension from `pg_temp.meter_dim`, which the job fills from the
-    transactional database before it builds (`create_meter_dim`). A meter missing there is
-    still written (its energy is not lost), with NULL dimensions and
-    `is_hidden_from_reporting = true`: a meter nobody has described yet must not leak into
-    lender and aggregator reports; the next rebuild after the dimension catches up shows it.
+    transactional database before it builds (`create_meter_dim`): meter type, reference and
+    system, phase, customer id and full name, DCU, grid, organization, power limits in kW,
+    is_on / should_be_on, the FS/HPS flags, connection, is_cabin_meter, and
+    is_hidden_from_reporting. A meter missing there is still written (its energy is not lost),
+    with NULL dimensions and `is_hidden_from_reporting = true`: a meter nobody has described
+    must not leak into lender and aggregator reports.
+    The dimension is fixed when a row is first written, as the legacy upserts do (their
+    conflict clauses update measures only): a rebuild never rewrites the dimension of a row
+    that exists. So a row says how its meter was reported at the hour it was first built:
+    hiding a customer afterwards does not change the rows already written, and the hours
+    built after that are hidden. Hiding follows the legacy rule, the customer's
+    is_hidden_from_reporting at build time (the legacy hourly writer copies the customer's
+    flag and nothing else): the job's dimension query decides it (snapshot-meters).
+
+Coexistence with the legacy writers
+    On a database adopted from the legacy system, the legacy services keep writing this table
+    (yeti: the power-limit and on/off row of every meter at the start of each hour, with NULL
+    consumption; Calin's and LoRaWAN's consumption, NULL or NaN where unknown). A build never
+    deletes or overwrites what they wrote:
+    - it inserts the rows that do not exist (`inserted_by_build = true`), and a row a legacy
+      writer inserts first is theirs (`on conflict do nothing`);
+    - the measures of an existing row are the build's to write only when it wrote them and no
+      legacy writer has since (`built_at` set and consumption_kwh still the float of
+      consumption_kwh_exact), or when nobody has written any (a power-limit row: consumption,
+      counter and credit NULL, built_at NULL); it then writes only the measure columns, never
+      a legacy dimension, power limit or flag. Rows whose measures a legacy writer wrote, NaN
+      and NULL-with-a-counter included, are left exactly as they are.
+    - a row whose hour no longer has data is deleted only when the build inserted it and still
+      owns its measures; in a legacy-inserted row it only clears the measures it wrote.
+    The writes re-check ownership on the row as it is when they reach it, so a legacy upsert
+    that lands while a build runs wins.
 
 Late readings and rebuilds
     `build_hours(conn, lo, hi, meters=None)` recomputes every hour of [lo, hi) (of all meters,
-    or of `meters`) and makes the table's rows there exactly that: new rows are inserted,
-    changed ones updated, rows that should no longer exist deleted; a row whose values did not
-    change is not rewritten, so its `built_at` is when it last changed. Re-running it changes
-    nothing. The pairs across lo and hi need the readings just outside the range: they are
-    looked up per meter (the last before lo, the first at or after hi: one index probe each,
-    however long the gap) rather than by reading days of readings on either side.
+    or of `meters`) and makes the build's rows there exactly that: new rows are inserted,
+    changed measures updated, rows that should no longer exist deleted (all within the
+    coexistence rules above); a row whose measures did not change is not rewritten, so its
+    `built_at` is when it last changed. Re-running it changes nothing. The pairs across lo and
+    hi need the readings just outside the range: they are looked up per meter (the last before
+    lo, the first at or after hi: one index probe each, however long the gap) rather than by
+    reading days of readings on either side.
     A reading that arrives late changes the pairs on both of its sides: `hours_to_rebuild`
     turns the hours queued in `ts.pending_hours` (or given touched times) into, per meter, the
     range from the hour of the previous reading before the touched hours to the hour of the
     next reading after them - merged per meter and grouped into (lo, hi, meters) for
     `build_hours(..., meters=...)`. A pending hour does not say whose reading arrived, so every
     meter with a reading in it is rebuilt; the unchanged ones write nothing.
-    Two builds must not write the same range at once (new rows go in with a plain INSERT): the
-    scheduled job and the backfill share an advisory lock.
+    Two builds must not write the same range at once: the scheduled job and the backfill share
+    an advisory lock.
 
 The functions take a psycopg `Connection` (sync) or `AsyncConnection` (`a`-prefixed) and never
 commit: the caller's transaction decides, so the job can drain its pending hours and build in
@@ -99,46 +139,55 @@ MAX_GAP = timedelta(hours=2)
 MAX_INTERPOLATE = timedelta(hours=48)
 HOUR = timedelta(hours=1)
 
-# The meter's dimension columns, in meter_hourly's order; meter_dim has the same names and types.
+# The meter's dimension columns, as meter_snapshot_1_h names and types them; meter_dim has the
+# same names and types.
 DIM_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("meter_type", "text"),
-    ("external_reference", "text"),
-    ("external_system", "text"),
-    ("meter_phase", "text"),
-    ("customer_id", "bigint"),
-    ("customer_name", "text"),
-    ("dcu_id", "bigint"),
-    ("dcu_external_reference", "text"),
-    ("grid_id", "bigint"),
-    ("grid_name", "text"),
-    ("organization_id", "bigint"),
-    ("organization_name", "text"),
-    ("power_limit_watts", "integer"),
-    ("is_on", "boolean"),
-    ("should_be_on", "boolean"),
+    ("meter_type", "character varying"),
+    ("meter_external_reference", "character varying"),
+    ("meter_external_system", "character varying"),
+    ("meter_phase", "character varying"),
+    ("customer_full_name", "character varying"),
+    ("customer_id", "integer"),
+    ("dcu_id", "integer"),
+    ("dcu_external_reference", "character varying"),
+    ("dcu_external_system", "character varying"),
+    ("grid_id", "integer"),
+    ("organization_id", "integer"),
+    ("grid_name", "character varying"),
+    ("organization_name", "character varying"),
+    ("power_limit_kw", "double precision"),
+    ("power_limit_kw_should_be", "double precision"),
     ("is_fs_consumption", "boolean"),
     ("is_hps_consumption", "boolean"),
+    ("is_on", "boolean"),
+    ("should_be_on", "boolean"),
+    ("connection_id", "integer"),
     ("is_hidden_from_reporting", "boolean"),
     ("is_cabin_meter", "boolean"),
-    ("connection_id", "bigint"),
-    ("customer_account_id", "bigint"),
 )
 _DIM_NAMES = tuple(name for name, _ in DIM_COLUMNS)
+# NOT NULL in the legacy table (default false): never NULL in a row.
+_NOT_NULL_DIMS = ("is_hidden_from_reporting", "is_cabin_meter")
 
-# What build_hours computes from the readings, besides the dimension.
-MEASURE_COLUMNS = ("consumption_kwh", "is_estimated", "reading_count", "counter_kwh",
-                   "kwh_credit_available")
+# What build_hours computes from the readings (exact), as the table names the columns.
+MEASURE_COLUMNS = ("consumption_kwh_exact", "is_estimated", "reading_count", "counter_kwh_exact",
+                   "kwh_credit_available_exact")
+# The legacy float columns written from the exact ones.
+_FLOAT_OF = {"consumption_kwh": ("consumption_kwh_exact", "double precision"),
+             "counter_kwh": ("counter_kwh_exact", "real"),
+             "kwh_credit_available": ("kwh_credit_available_exact", "real")}
 HOURLY_COLUMNS = ("created_at", "meter_id", *MEASURE_COLUMNS, *_DIM_NAMES)
+TABLE = "public.meter_snapshot_1_h"
 
 # `preserve rows`: the job may build several ranges, one transaction each, from one copy.
 # is_hidden_from_reporting is NOT NULL so the job decides it for every meter it copies; NULL
 # there would otherwise have to be guessed here.
 CREATE_METER_DIM_SQL = (
     "drop table if exists pg_temp.meter_dim;\n"
-    "create temp table meter_dim (\n    meter_id bigint primary key,\n"
+    "create temp table meter_dim (\n    meter_id integer primary key,\n"
     + ",\n".join(
         f"    {name} {typ}"
-        + (" not null default false" if name == "is_hidden_from_reporting" else "")
+        + (" not null default false" if name in _NOT_NULL_DIMS else "")
         for name, typ in DIM_COLUMNS)
     + "\n) on commit preserve rows"
 )
@@ -331,8 +380,8 @@ quiet as (
     from (select d.meter_id from pg_temp.meter_dim d
           where %(meters)s::bigint[] is null or d.meter_id = any(%(meters)s::bigint[])
           union
-          select h.meter_id from ts.meter_hourly h
-          where h.created_at >= %(lo)s and h.created_at < %(hi)s
+          select h.meter_id from public.meter_snapshot_1_h h
+          where h.created_at >= %(lo_ts)s and h.created_at < %(hi_ts)s
             and (%(meters)s::bigint[] is null or h.meter_id = any(%(meters)s::bigint[]))) k
     cross join lateral (
         select q.ts, q.counter_kwh from ts.meter_readings q
@@ -417,27 +466,23 @@ measured as (
     ) m
 ),
 computed as (
-    select m.hour as created_at, m.meter_id,
-           m.consumption_kwh::numeric(14, 4) as consumption_kwh,
+    -- As the table stores them: the whole UTC hour as timestamp, the legacy integer meter id.
+    select (m.hour at time zone 'UTC') as created_at, m.meter_id::integer as meter_id,
+           m.consumption_kwh::numeric(14, 4) as consumption_kwh_exact,
            m.is_estimated,
            m.reading_count::integer as reading_count,
-           m.counter_kwh::numeric(14, 4) as counter_kwh,
-           m.kwh_credit_available::numeric(14, 4) as kwh_credit_available,
-           {", ".join(f"d.{n}" for n in _DIM_NAMES if n != "is_hidden_from_reporting")},
-           -- Not described yet: hidden from reporting until the dimension catches up.
-           coalesce(d.is_hidden_from_reporting, true) as is_hidden_from_reporting
+           m.counter_kwh::numeric(14, 4) as counter_kwh_exact,
+           m.kwh_credit_available::numeric(14, 4) as kwh_credit_available_exact,
+           {", ".join(f"d.{n}" for n in _DIM_NAMES if n not in _NOT_NULL_DIMS)},
+           -- Not described: hidden from reporting (see Dimensions above).
+           coalesce(d.is_hidden_from_reporting, true) as is_hidden_from_reporting,
+           coalesce(d.is_cabin_meter, false) as is_cabin_meter
     from measured m
     left join pg_temp.meter_dim d on d.meter_id = m.meter_id
 )"""
 
-_COMPUTED_ORDER = (
-    "created_at", "meter_id", *MEASURE_COLUMNS,
-    *(n for n in _DIM_NAMES if n != "is_hidden_from_reporting"), "is_hidden_from_reporting")
-
 PREVIEW_SQL = (_COMPUTE_SQL + "\nselect " + ", ".join(HOURLY_COLUMNS)
                + " from computed order by meter_id, created_at")
-
-_SET_COLUMNS = [c for c in HOURLY_COLUMNS if c not in ("created_at", "meter_id")]
 
 
 def _wrapped(names: Sequence[str], prefix: str = "", indent: int = 8) -> str:
@@ -452,62 +497,96 @@ def _wrapped(names: Sequence[str], prefix: str = "", indent: int = 8) -> str:
     return ("\n" + " " * indent).join(lines)
 
 
-_COLS = _wrapped(_COMPUTED_ORDER)
-_DIFF_COLS = _wrapped(_COMPUTED_ORDER, "c.", 11)
+def _owned(t: str) -> str:
+    """SQL: the measures of row `t` are the build's to write (see Coexistence above): it wrote
+    them and no legacy writer has since, or nobody has written any."""
+    return (f"(({t}.built_at is not null\n"
+            f"        and {t}.consumption_kwh is not distinct from"
+            f" {t}.consumption_kwh_exact::double precision)\n"
+            f"       or ({t}.built_at is null and {t}.consumption_kwh is null\n"
+            f"        and {t}.counter_kwh is null and {t}.kwh_credit_available is null))")
+
+
+# The measures, and the legacy float columns written from the exact ones.
+_WRITE_MEASURES = [*MEASURE_COLUMNS, *_FLOAT_OF]
+_MEASURE_VALUES = [*(f"d.{c}" for c in MEASURE_COLUMNS),
+                   *(f"d.{exact}::{typ}" for exact, typ in _FLOAT_OF.values())]
+_INSERT_COLUMNS = ["created_at", "meter_id", *_WRITE_MEASURES, *_DIM_NAMES,
+                   "built_at", "inserted_by_build"]
+_INSERT_VALUES = ["d.created_at", "d.meter_id", *_MEASURE_VALUES, *(f"d.{n}" for n in _DIM_NAMES),
+                  "now()", "true"]
+_RANGE = ("t.created_at >= %(lo_ts)s and t.created_at < %(hi_ts)s\n"
+          "      and t.created_at = d.created_at and t.meter_id = d.meter_id")
 
 # The write, in the same statement as the computation (one snapshot of the readings). One hash
 # FULL join of the range's existing rows with the computed ones sorts every row into new,
 # existing or gone - a full join because the planner cannot run it as a nested loop: right
 # after a big insert its statistics may say the table is empty, and a nested-loop anti join
-# over 240k rows would take hours. New rows go in with a plain INSERT (no speculative
-# insertion per row: the whole build is ~8% cheaper than one INSERT ... ON CONFLICT for all),
-# changed rows through ON CONFLICT DO UPDATE (an unchanged row is not rewritten, so its
-# built_at keeps the time it last changed), gone rows are deleted by tid. Plain INSERT means
-# two builds must not write the same range at once: the scheduled job and the backfill share
-# one advisory lock.
+# over 240k rows would take hours. New rows are inserted (on conflict do nothing: a legacy
+# writer that inserts the same hour meanwhile keeps its row); rows whose measures changed and
+# are the build's to write are updated (an unchanged row is not rewritten, so its built_at
+# keeps the time it last changed); rows whose hour has no data any more are deleted or, in a
+# legacy-inserted row, have the build's measures cleared. The update, delete and clear
+# re-check ownership on the row itself, so a legacy write that lands meanwhile is never
+# overwritten. Two builds must not write the same range at once: the scheduled job and the
+# backfill share one advisory lock.
 BUILD_SQL = (
     _COMPUTE_SQL
     + f""",
 existing as (
-    select ctid as row_id, {_COLS}
-    from ts.meter_hourly
-    where created_at >= %(lo)s and created_at < %(hi)s
-      and (%(meters)s::bigint[] is null or meter_id = any(%(meters)s::bigint[]))
+    select t.created_at, t.meter_id, {_wrapped(MEASURE_COLUMNS, "t.", 11)},
+           {_owned("t")} as owned, t.built_at is not null as built,
+           coalesce(t.inserted_by_build, false) as inserted_by_build
+    from {TABLE} t
+    where t.created_at >= %(lo_ts)s and t.created_at < %(hi_ts)s
+      and (%(meters)s::bigint[] is null or t.meter_id = any(%(meters)s::bigint[]))
 ),
 diff as materialized (
-    select e.row_id,
-           e.row_id is not null and c.meter_id is not null
-             and ({_wrapped(_SET_COLUMNS, "e.", 17)})
-                 is distinct from ({_wrapped(_SET_COLUMNS, "c.", 17)}) as changed,
-           {_DIFF_COLS}
+    select coalesce(c.created_at, e.created_at) as created_at,
+           coalesce(c.meter_id, e.meter_id) as meter_id,
+           c.meter_id is not null as computed, e.meter_id is not null as present,
+           e.owned, e.built, e.inserted_by_build,
+           e.meter_id is not null and c.meter_id is not null
+             and ({_wrapped(MEASURE_COLUMNS, "e.", 17)})
+                 is distinct from ({_wrapped(MEASURE_COLUMNS, "c.", 17)}) as changed,
+           {_wrapped([c for c in HOURLY_COLUMNS if c not in ("created_at", "meter_id")], "c.", 11)}
     from existing e
     full join computed c on c.created_at = e.created_at and c.meter_id = e.meter_id
 ),
 removed as (
-    delete from ts.meter_hourly
-    where ctid = any(array(select row_id from diff where meter_id is null))
+    delete from {TABLE} t using diff d
+    where not d.computed and d.owned and d.built and d.inserted_by_build
+      and {_RANGE} and {_owned("t")}
+    returning 1
+),
+cleared as (
+    update {TABLE} t set
+        {_wrapped([f"{c} = null" for c in (*_WRITE_MEASURES, "built_at")])}
+    from diff d
+    where not d.computed and d.owned and d.built and not d.inserted_by_build
+      and {_RANGE} and {_owned("t")}
     returning 1
 ),
 inserted as (
-    insert into ts.meter_hourly (
-        {_COLS})
-    select {_COLS}
-    from diff where row_id is null
+    insert into {TABLE} (
+        {_wrapped(_INSERT_COLUMNS)})
+    select {_wrapped(_INSERT_VALUES, "", 11)}
+    from diff d where d.computed and not d.present
+    on conflict (created_at, meter_id) do nothing
     returning 1
 ),
 updated as (
-    insert into ts.meter_hourly as t (
-        {_COLS})
-    select {_COLS}
-    from diff where row_id is not null and meter_id is not null and changed
-    on conflict (created_at, meter_id) do update set
-        {_wrapped([f"{c} = excluded.{c}" for c in _SET_COLUMNS])},
+    update {TABLE} t set
+        {_wrapped([f"{c} = {v}" for c, v in zip(_WRITE_MEASURES, _MEASURE_VALUES, strict=True)])},
         built_at = now()
+    from diff d
+    where d.computed and d.present and d.owned and d.changed
+      and {_RANGE} and {_owned("t")}
     returning 1
 )
-select (select count(*) from diff where meter_id is not null),
+select (select count(*) from diff where computed),
        (select count(*) from inserted) + (select count(*) from updated),
-       (select count(*) from removed)"""
+       (select count(*) from removed) + (select count(*) from cleared)"""
 )
 
 # Pending hours -> per meter, the hours whose rows the late readings may change; meters with
@@ -593,7 +672,7 @@ class RebuildRange:
 def _check_hour(name: str, value: datetime) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware")
-    # Whole UTC hours only: meter_hourly's keys are hour starts.
+    # Whole UTC hours only: the table's keys are hour starts.
     if value.astimezone(UTC).replace(minute=0, second=0, microsecond=0) != value:
         raise ValueError(f"{name} must be a whole UTC hour, got {value.isoformat()}")
 
@@ -612,7 +691,8 @@ def build_params(lo: datetime, hi: datetime, *, meters: Sequence[int] | None = N
         # Energy stays decimal: a float here would bring binary rounding into the SQL.
         if value is not None and (not isinstance(value, Decimal) or value <= 0):
             raise ValueError(f"{name} must be a positive Decimal")
-    return {"lo": lo, "hi": hi, "meters": None if meters is None else [int(m) for m in meters],
+    return {"lo": lo, "hi": hi, "lo_ts": _naive_utc(lo), "hi_ts": _naive_utc(hi),
+            "meters": None if meters is None else [int(m) for m in meters],
             "max_gap": max_gap, "max_interpolate": max_interpolate,
             "register_max": register_max_kwh, "max_power_kw": max_power_kw}
 
@@ -641,6 +721,12 @@ def hours_to_rebuild_query(lo: datetime | None = None, hi: datetime | None = Non
     hours = None if hours is None else list(hours)
     return HOURS_TO_REBUILD_SQL, {"lo": lo, "hi": hi, "hours": hours,
                                   "span_lo": span[0], "span_hi": span[1]}
+
+
+def _naive_utc(value: datetime) -> datetime:
+    # The table's created_at is timestamp without time zone holding UTC: compared with a
+    # timestamp parameter, never with a timestamptz one (which would go through TimeZone).
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 def _floor_hour(value: datetime) -> datetime:

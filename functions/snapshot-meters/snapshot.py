@@ -5,7 +5,13 @@ customer, grid, organization, DCU) is read from the transactional plane in one q
 into a session temp table on the time-series connection; the build then joins readings with
 that copy in SQL. No cross-database join, no foreign data wrapper, and the dimension is read
 once per run rather than once per hour. A snapshot row records the dimension as it was when the
-hour was built, which is what the legacy snapshot did.
+hour was first built, which is what the legacy snapshot did (timeseries/hourly.py, Dimensions).
+
+The dimension is read from the legacy transactional tables with the legacy writer's mapping:
+power limits in kW (meters.power_limit / 1000, as a float division), the customer's name from
+its account, the grid and organization through the customer, and is_hidden_from_reporting the
+customer's own flag (the legacy hourly writer copies that flag and nothing else; a meter
+without a customer has no flag and is hidden).
 
 Which hours: ingest appends the hour of every new reading to ts.pending_hours (append-only,
 so concurrent ingests never wait on each other). A run takes the queued entries of closed hours,
@@ -23,13 +29,14 @@ from typing import Any
 
 CHUNK = timedelta(hours=24)
 
+# In timeseries.hourly.DIM_COLUMNS' order.
 _DIMENSION = """
-select m.id, m.meter_type::text, m.external_reference, m.external_system, m.meter_phase::text,
-       c.id, a.full_name, d.id, d.external_reference, g.id, g.name, o.id, o.name,
-       m.power_limit_watts, m.is_on, m.should_be_on, m.meter_type = 'FS', m.meter_type = 'HPS',
-       coalesce(c.is_hidden_from_reporting or g.is_hidden_from_reporting, true)
-         or m.deleted_at is not null or g.deleted_at is not null,
-       m.is_cabin_meter, n.id, a.id
+select m.id, m.meter_type::text, m.external_reference, m.external_system::text,
+       m.meter_phase::text, a.full_name, c.id, d.id, d.external_reference,
+       d.external_system::text, g.id, o.id, g.name, o.name,
+       m.power_limit::double precision / 1000, m.power_limit_should_be::double precision / 1000,
+       m.meter_type = 'FS', m.meter_type = 'HPS', m.is_on, m.should_be_on, n.id,
+       coalesce(c.is_hidden_from_reporting, true), m.is_cabin_meter
   from public.meters m
   left join public.connections n on n.id = m.connection_id
   left join public.customers c on c.id = n.customer_id
@@ -65,9 +72,19 @@ async def load_dimension(ts: Any, transactional: Any) -> int:
     return len(rows)
 
 
+async def build_window(ts: Any, lo: datetime, hi: datetime, **options: Any) -> Any:
+    """One build of [lo, hi), in the caller's transaction, with the snapshot table's partitions
+    for it (a no-op unless the table is natively partitioned)."""
+    from timeseries.hourly import abuild_hours
+    from timeseries.partitions import aensure_partitions
+
+    await aensure_partitions(ts, "meter_snapshot_1_h", lo, hi - timedelta(microseconds=1))
+    return await abuild_hours(ts, lo, hi, **options)
+
+
 async def build(ts: Any, transactional: Any, now: datetime | None = None) -> dict[str, Any]:
     """`ts`: the job's direct connection (autocommit, holding the job's lock)."""
-    from timeseries.hourly import abuild_hours, ahours_to_rebuild
+    from timeseries.hourly import ahours_to_rebuild
 
     now = now or datetime.now(UTC)
     closed = now.replace(minute=0, second=0, microsecond=0)
@@ -84,7 +101,7 @@ async def build(ts: Any, transactional: Any, now: datetime | None = None) -> dic
             await ts.execute(_TAKE, ([i for i, hour in taken if lo <= hour < hi],))
             for r in ranges:
                 if r.lo < hi and r.hi > lo:
-                    result = await abuild_hours(ts, max(r.lo, lo), min(r.hi, hi),
+                    result = await build_window(ts, max(r.lo, lo), min(r.hi, hi),
                                                 meters=list(r.meters))
                     rows += result.written
     # Entries whose hours had no readings left to build from (nothing to widen).
