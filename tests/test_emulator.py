@@ -35,6 +35,7 @@ from shared.jobs import Schedule
 from supabase import ClientOptions, create_client
 
 from .conftest import ROOT, TEST_JWT_SECRET, Api, ScratchDatabases, Seeded
+from .snapshots import delete_meters, write_hourly
 
 # supabase-py passes its own default timeout to a parameter it deprecated: not ours to fix.
 pytestmark = pytest.mark.filterwarnings(
@@ -349,23 +350,15 @@ def test_supabase_client_creates_an_order_with_an_idempotency_key(
 @pytest.fixture
 def hourly_rows(functions_ts: str) -> Iterator[tuple[datetime, int]]:
     """Four visible hours of two meters of our own, in a window no other test reads."""
-    from timeseries.partitions import ensure_partitions
-
     t0, hours, meters = datetime(2027, 2, 1, tzinfo=UTC), 4, (9301, 9302)
     with psycopg.connect(functions_ts) as conn:
-        ensure_partitions(conn, "meter_hourly", t0, t0 + timedelta(hours=hours))
-        with conn.cursor() as cur:
-            cur.executemany(
-                "insert into ts.meter_hourly (created_at, meter_id, consumption_kwh,"
-                " external_reference, grid_name, is_hidden_from_reporting, customer_account_id)"
-                " values (%s, %s, %s, %s, 'Gbamu', false, %s)",
-                [(t0 + timedelta(hours=h), m, Decimal("1.5"), f"MTR-{m}", m)
-                 for m in meters for h in range(hours)])
+        write_hourly(conn, [(t0 + timedelta(hours=h), m, 1.5, f"MTR-{m}", "Gbamu", False, m)
+                            for m in meters for h in range(hours)])
     try:
         yield t0, hours * len(meters)
     finally:
         with psycopg.connect(functions_ts) as conn:
-            conn.execute("delete from ts.meter_hourly where meter_id = any(%s)", (list(meters),))
+            delete_meters(conn, meters)
 
 
 @pytest.mark.db
@@ -384,6 +377,10 @@ def test_supabase_client_reads_meter_consumption_with_an_api_key(
                      params={"FROM": t0.isoformat(), "TO": (t0 + timedelta(hours=4)).isoformat(),
                              "pageLimit": 100})
     assert body == direct.json()
+    # The legacy URL, as the data aggregator's client calls it: the same answer.
+    legacy = client.functions.invoke(f"meter-consumption-2?{window}&pageLimit=100", {
+        "method": "GET", "headers": {"X-API-Key": api_key}, "responseType": "json"})
+    assert legacy == body
 
 
 @pytest.mark.db

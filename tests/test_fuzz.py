@@ -45,6 +45,7 @@ from nxt_cli.localdb import stop_process
 from nxt_cli.seed import OPERATOR_ID
 
 from .conftest import ROOT, TEST_JWT_SECRET, Api, ScratchDatabases, wait_for_port
+from .snapshots import write_hourly
 
 pytestmark = pytest.mark.db
 
@@ -99,18 +100,10 @@ def _serve(db_url: str, ts_url: str, log_path: Path) -> tuple[subprocess.Popen[b
 
 def _load_hourly(ts_url: str, meters: list[int]) -> None:
     """Hourly rows for meter-consumption to page through (the fuzzer's 200 answers)."""
-    from timeseries.partitions import ensure_partitions
-
     with psycopg.connect(ts_url) as conn:
-        ensure_partitions(conn, "meter_hourly", T0, T0 + timedelta(hours=HOURS))
-        rows = [(T0 + timedelta(hours=h), m, Decimal(h) / 7, f"MTR-{m}", "Gbamu", False,
-                 None if m % 2 else m * 10)
-                for m in meters[:5] for h in range(HOURS)]
-        with conn.cursor() as cur:
-            cur.executemany(
-                "insert into ts.meter_hourly (created_at, meter_id, consumption_kwh,"
-                " external_reference, grid_name, is_hidden_from_reporting, customer_account_id)"
-                " values (%s, %s, %s, %s, %s, %s, %s)", rows)
+        write_hourly(conn, [(T0 + timedelta(hours=h), m, h / 7, f"MTR-{m}", "Gbamu", False,
+                             None if m % 2 else m * 10)
+                            for m in meters[:5] for h in range(HOURS)])
 
 
 @pytest.fixture(scope="module")

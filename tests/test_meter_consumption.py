@@ -1,10 +1,12 @@
 """meter-consumption over real HTTP: the legacy envelope and paging, keyset cursors, filters,
-bounds, and who may call it (API keys and JWTs of aggregators and the operator)."""
+bounds, and who may call it (API keys and JWTs of aggregators and the operator), on rows of
+the legacy hourly snapshot written as the legacy writers write them; its legacy URL,
+meter-consumption-2, answering the same; and both compared with the legacy function's own SQL
+and JavaScript on the same rows."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import psycopg
@@ -14,10 +16,12 @@ from nxt_cli.seed import AGGREGATOR_ID, DEV_A_ID, LENDER_ID, OPERATOR_ID
 from shared.api_keys import hash_api_key
 
 from .conftest import Api, Seeded
+from .snapshots import delete_meters, write_hourly
 
 pytestmark = pytest.mark.db
 
 URL = "/functions/v1/meter-consumption"
+LEGACY_URL = "/functions/v1/meter-consumption-2"
 T0 = datetime(2026, 10, 5, tzinfo=UTC)
 HOURS = 48
 # meter id -> (external reference, grid name, hidden)
@@ -26,36 +30,32 @@ METERS = {9001: ("MTR-9001", "Gbamu", False), 9002: ("MTR-9002", "Gbamu", False)
           9005: ("MTR-9005", "Akpabom", False)}
 
 
-def kwh(meter: int, hour: int) -> Decimal | None:
+def kwh(meter: int, hour: int) -> float | None:
     if meter == 9005 and hour % 7 == 0:
         return None  # unknown (a long gap): never reported
-    return Decimal(meter % 10) + Decimal(hour) / Decimal(1000) + Decimal("0.0005")
+    if meter == 9005 and hour % 7 == 3:
+        return float("nan")  # what a legacy writer leaves for an unknown hour: not a reading
+    return meter % 10 + hour / 1000 + 0.0005
 
 
 @pytest.fixture(scope="module")
-def hourly(functions_ts: str) -> list[tuple[datetime, str, Decimal]]:
-    """Snapshot rows written straight into ts.meter_hourly; the expected visible rows."""
-    from timeseries.partitions import ensure_partitions
-
-    rows = []
+def hourly(functions_ts: str) -> list[tuple[datetime, str, float]]:
+    """Rows written straight into public.meter_snapshot_1_h, as the legacy writers leave them
+    (only their columns); the expected visible rows, in order."""
+    rows = [(T0 + timedelta(hours=h), meter, kwh(meter, h), ref, grid, hidden, meter * 10)
+            for meter, (ref, grid, hidden) in METERS.items() for h in range(HOURS)]
     with psycopg.connect(functions_ts) as conn:
-        ensure_partitions(conn, "meter_hourly", T0, T0 + timedelta(hours=HOURS))
-        conn.execute("delete from ts.meter_hourly where meter_id = any(%s)", (list(METERS),))
-        for meter, (ref, grid, hidden) in METERS.items():
-            for h in range(HOURS):
-                rows.append((T0 + timedelta(hours=h), meter, kwh(meter, h), ref, grid, hidden,
-                             meter * 10))
-        with conn.cursor() as cur:
-            cur.executemany(
-                "insert into ts.meter_hourly (created_at, meter_id, consumption_kwh,"
-                " external_reference, grid_name, is_hidden_from_reporting, customer_account_id)"
-                " values (%s, %s, %s, %s, %s, %s, %s)", rows)
-    visible = [(t, ref, c) for t, m, c, ref, _, hidden, _ in rows if c is not None and not hidden]
+        delete_meters(conn, METERS)
+        write_hourly(conn, rows)
+    visible = [(t, ref, c) for t, m, c, ref, _, hidden, _ in rows
+               if c is not None and c == c and not hidden]
     return sorted(visible, key=lambda r: (r[0], int(r[1][4:])))
 
 
 def params(**extra: Any) -> dict[str, Any]:
-    return {"FROM": T0.isoformat(), "TO": (T0 + timedelta(hours=HOURS)).isoformat(), **extra}
+    # TO is inclusive: the last hour starts one hour before the end of the data.
+    return {"FROM": T0.isoformat(), "TO": (T0 + timedelta(hours=HOURS - 1)).isoformat(),
+            **extra}
 
 
 def aggregator_key(functions_db: Seeded) -> str:
@@ -73,13 +73,12 @@ def test_legacy_envelope_and_fields(api: Api, functions_db: Seeded, hourly: list
     assert set(first) == {"timestamp", "meterId", "energyConsumptionKwh",
                           "timeIntervalMinutes", "customerAccountId"}
     t, ref, c = hourly[0]
-    assert datetime.fromisoformat(first["timestamp"]) == t
+    assert first["timestamp"] == t.strftime("%Y-%m-%dT%H:%M:%S.000Z")  # a JavaScript Date
     assert first["meterId"] == ref
-    # Rounded half away from zero, as PostgreSQL's round() (and the legacy toFixed) do.
-    assert Decimal(str(first["energyConsumptionKwh"])) == c.quantize(Decimal("0.001"),
-                                                                     ROUND_HALF_UP)
+    # Math.round(parseFloat("1.0005") * 1000) / 1000, as the legacy JavaScript computed it
+    assert (c, first["energyConsumptionKwh"]) == (1.0005, 1.001)
     assert first["timeIntervalMinutes"] == 60
-    assert first["customerAccountId"] == 90010
+    assert first["customerAccountId"] == 90010  # the customer's id, as the legacy returned it
 
 
 def test_missing_from_or_to_is_the_legacy_400(api: Api, functions_db: Seeded) -> None:
@@ -134,11 +133,21 @@ def test_site_and_meter_filters(api: Api, functions_db: Seeded, hourly: list[Any
     assert hidden["total"] == 0 and hidden["readings"] == []
 
 
-def test_naive_timestamps_mean_utc(api: Api, functions_db: Seeded, hourly: list[Any]) -> None:
+def test_naive_timestamps_mean_utc_and_both_ends_are_included(
+        api: Api, functions_db: Seeded, hourly: list[Any]) -> None:
     headers = {"X-API-Key": aggregator_key(functions_db)}
     naive = {"FROM": "2026-10-05T00:00:00", "TO": "2026-10-05T02:00:00", "pageLimit": 1000}
     body = api.get(URL, params=naive, headers=headers).json()
-    assert body["total"] == len([h for h in hourly if h[0] < T0 + timedelta(hours=2)])
+    assert body["total"] == len([h for h in hourly if h[0] <= T0 + timedelta(hours=2)])
+    assert body["readings"][-1]["timestamp"] == "2026-10-05T02:00:00.000Z"
+    # The same instant with a zone: +01:00 is 01:00 UTC.
+    zoned = {"FROM": "2026-10-05T01:00:00+01:00", "TO": "2026-10-05T03:00:00+01:00",
+             "pageLimit": 1000}
+    assert api.get(URL, params=zoned, headers=headers).json()["total"] == body["total"]
+    # FROM = TO: the one hour that starts there.
+    one = {"FROM": "2026-10-05T02:00:00Z", "TO": "2026-10-05T02:00:00Z", "pageLimit": 1000}
+    assert api.get(URL, params=one, headers=headers).json()["total"] == len(
+        [h for h in hourly if h[0] == T0 + timedelta(hours=2)])
 
 
 @pytest.mark.parametrize(("extra", "word"), [
@@ -146,7 +155,7 @@ def test_naive_timestamps_mean_utc(api: Api, functions_db: Seeded, hourly: list[
     ({"pageLimit": "many"}, "pageLimit"), ({"offset": "-1"}, "offset"),
     ({"offset": "100001"}, "offset"), ({"offset": "1e3"}, "offset"),
     ({"FROM": "last week"}, "FROM"), ({"TO": "2026-02-30T00:00:00Z"}, "TO"),
-    ({"TO": "2026-10-01T00:00:00Z"}, "after FROM"),
+    ({"TO": "2026-10-01T00:00:00Z"}, "at or after FROM"),
     ({"TO": "2027-06-01T00:00:00Z"}, "at most 93 days"),
     ({"cursor": "not-a-cursor"}, "cursor"),
     ({"cursor": "MTox", "offset": "5"}, "cursor"),
@@ -200,9 +209,7 @@ def test_offset_pages_reuse_the_windows_total_briefly(api: Api, functions_db: Se
     window = params(site="Akpabom")  # only meter 9005's rows
     first = api.get(URL, params={**window, "pageLimit": 5}, headers=key).json()
     with psycopg.connect(functions_ts) as conn:  # a meter of its own, removed after
-        conn.execute("insert into ts.meter_hourly (created_at, meter_id, consumption_kwh,"
-                     " external_reference, grid_name, is_hidden_from_reporting)"
-                     " values (%s, 9099, 1, 'MTR-9099', 'Akpabom', false)", (T0,))
+        write_hourly(conn, [(T0, 9099, 1.0, "MTR-9099", "Akpabom", False, None)])
     try:
         second = api.get(URL, params={**window, "pageLimit": 5, "offset": 5},
                          headers=key).json()
@@ -210,6 +217,35 @@ def test_offset_pages_reuse_the_windows_total_briefly(api: Api, functions_db: Se
                            token=api.token(OPERATOR_ID)).json()
     finally:
         with psycopg.connect(functions_ts) as conn:
-            conn.execute("delete from ts.meter_hourly where meter_id = 9099")
+            delete_meters(conn, [9099])
     assert second["total"] == first["total"]  # the first page's count, reused
     assert operator["total"] == first["total"] + 1  # another caller: counted now
+
+
+# -- the legacy URL ---------------------------------------------------------------------------
+
+
+def test_the_legacy_url_answers_the_same(api: Api, functions_db: Seeded,
+                                         hourly: list[Any]) -> None:
+    key = {"X-API-Key": aggregator_key(functions_db)}
+    for query in (params(pageLimit=7), params(pageLimit=7, offset=14), params(site="gbamu"),
+                  params(meter="MTR-9003", pageLimit=3)):
+        ours = api.get(URL, params=query, headers=key)
+        legacy = api.get(LEGACY_URL, params=query, headers=key)
+        assert (legacy.status_code, legacy.json()) == (ours.status_code, ours.json()) == (
+            200, ours.json())
+    # Cursor pages interchange: a cursor of one name continues on the other.
+    first = api.get(URL, params=params(pageLimit=5), headers=key).json()
+    more = params(pageLimit=5, cursor=first["next_cursor"])
+    assert api.get(LEGACY_URL, params=more, headers=key).json() == api.get(
+        URL, params=more, headers=key).json()
+    # The same gate and errors under either name.
+    assert api.get(LEGACY_URL, params=params()).status_code == 401
+    assert api.get(LEGACY_URL, params=params(), token=api.token(LENDER_ID)).status_code == 403
+    missing = api.get(LEGACY_URL, params={"FROM": T0.isoformat()}, headers=key)
+    assert (missing.status_code, missing.json()) == (
+        400, {"error": "Missing required parameters: FROM, TO"})
+    assert api.get(LEGACY_URL, params=params(pageLimit=0), headers=key).status_code == 400
+    # Each name serves its own OpenAPI document.
+    doc = api.get(f"{LEGACY_URL}/openapi.json", headers=key).json()
+    assert doc["info"]["title"] == "meter-consumption-2"

@@ -12,7 +12,6 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -32,6 +31,7 @@ from shared.db import Database
 
 from .conftest import Api, Seeded
 from .security_support import HTTP_FUNCTIONS, call
+from .snapshots import delete_meters, write_hourly
 
 pytestmark = pytest.mark.db
 
@@ -372,21 +372,14 @@ TS_METERS = {9101: ("MTR-9101", "Gbamu", False), 9102: ("MTR-9102", "Tunga Test 
 
 @pytest.fixture(scope="module")
 def hourly(functions_ts: str) -> Iterator[None]:
-    from timeseries.partitions import ensure_partitions
-
-    data = [(T0 + timedelta(hours=h), m, Decimal("1.25"), ref, grid, hidden, m * 10)
+    data = [(T0 + timedelta(hours=h), m, 1.25, ref, grid, hidden, m * 10)
             for m, (ref, grid, hidden) in TS_METERS.items() for h in range(6)]
     with psycopg.connect(functions_ts) as conn:
-        ensure_partitions(conn, "meter_hourly", T0, T0 + timedelta(hours=6))
-        conn.execute("delete from ts.meter_hourly where meter_id = any(%s)", (list(TS_METERS),))
-        with conn.cursor() as cur:
-            cur.executemany(
-                "insert into ts.meter_hourly (created_at, meter_id, consumption_kwh,"
-                " external_reference, grid_name, is_hidden_from_reporting, customer_account_id)"
-                " values (%s, %s, %s, %s, %s, %s, %s)", data)
+        delete_meters(conn, TS_METERS)
+        write_hourly(conn, data)
     yield
     with psycopg.connect(functions_ts) as conn:
-        conn.execute("delete from ts.meter_hourly where meter_id = any(%s)", (list(TS_METERS),))
+        delete_meters(conn, TS_METERS)
 
 
 CONSUMPTION_READERS = ("operator", "service role", "aggregator", "aggregator API key")

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
-
 from pydantic import BaseModel, Field
 
 from shared.openapi import Operation
@@ -14,11 +11,17 @@ from .models import ConsumptionQuery
 
 
 class ConsumptionReading(BaseModel):
-    timestamp: datetime = Field(description="Start of the hour (UTC)")
-    meterId: str = Field(description="The meter's external reference")
-    energyConsumptionKwh: Decimal = Field(description="kWh in the hour, 3 decimals")
+    timestamp: str = Field(description="Start of the hour, UTC, as the legacy function printed"
+                           " it: YYYY-MM-DDTHH:MM:SS.mmmZ",
+                           pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+    meterId: str | None = Field(description="The meter's external reference")
+    energyConsumptionKwh: float | None = Field(
+        description="kWh in the hour, rounded to 3 decimals as the legacy JavaScript did"
+        " (Math.round(kWh * 1000) / 1000: halves toward +infinity, on the double); null only"
+        " for an infinite value a legacy writer left")
     timeIntervalMinutes: int = Field(description="Always 60")
-    customerAccountId: int | None = Field(description="The customer's account id")
+    customerAccountId: int | None = Field(description="The customer's id (customers.id), as"
+                                          " the legacy function returned it")
 
 
 class ConsumptionPage(BaseModel):

@@ -45,7 +45,8 @@ class ConsumptionQuery(BaseModel):
 
     from_: Timestamp = Field(alias="FROM", description="Start, inclusive (ISO 8601; UTC when"
                              " no zone is given)")
-    to: Timestamp = Field(alias="TO", description="End, exclusive (ISO 8601)")
+    to: Timestamp = Field(alias="TO", description="End, inclusive, as the legacy function"
+                          " read it (ISO 8601; UTC when no zone is given)")
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip (legacy paging;"
                         " prefer cursor)")
     page_limit: int = Field(20, alias="pageLimit", ge=1, le=1000, description="Rows per page")
@@ -58,8 +59,8 @@ class ConsumptionQuery(BaseModel):
 
     @model_validator(mode="after")
     def _bounded(self) -> ConsumptionQuery:
-        if self.to <= self.from_:
-            raise ValueError("TO must be after FROM")
+        if self.to < self.from_:
+            raise ValueError("TO must be at or after FROM")
         if self.to - self.from_ > MAX_RANGE:
             raise ValueError(f"the range from FROM to TO is at most {MAX_RANGE.days} days;"
                              " split the request")

@@ -1,61 +1,86 @@
-"""SQL of meter-consumption: one page of the hourly snapshot, by keyset (created_at, meter_id),
-so a deep page costs what the first one does."""
+"""SQL of meter-consumption: one page of the legacy hourly snapshot, `public.meter_snapshot_1_h`,
+with the legacy function's semantics, by keyset (created_at, meter_id), so a deep page costs
+what the first one does.
+
+The rows are the legacy function's, so the history the legacy wrote is served as it is:
+`created_at >= FROM and created_at <= TO` (both ends included), visible rows only, and only real
+readings (consumption not NULL and not NaN: NaN is not a reading), `site` the grid's name in
+any case. Each reading is shaped as the legacy printed it (legacy.py).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from shared.http import BadRequest
 
+from .legacy import js_round_kwh, js_timestamp
 from .models import ConsumptionQuery
 
+# created_at is timestamp without time zone holding UTC: the bounds are passed as naive UTC
+# timestamps, never compared through the session's TimeZone. `<> 'NaN'` is false only for NaN
+# (PostgreSQL orders NaN equal to itself), as the legacy `not (consumption_kwh::text = 'NaN')`.
 _WHERE = """
- where h.created_at >= %(from)s and h.created_at < %(to)s
-   and not h.is_hidden_from_reporting
+ where h.created_at >= %(from)s and h.created_at <= %(to)s
+   and h.is_hidden_from_reporting = false
    and h.consumption_kwh is not null
+   and h.consumption_kwh <> 'NaN'::double precision
    and (%(site)s::text is null or lower(h.grid_name) = lower(%(site)s::text))
-   and (%(meter)s::text is null or h.external_reference = %(meter)s::text)
+   and (%(meter)s::text is null or h.meter_external_reference = %(meter)s::text)
 """
 
+# The consumption as the legacy read it: the numeric text of the double (15 significant
+# digits), which legacy.js_round_kwh rounds as the legacy JavaScript did.
 _PAGE = """
-select h.created_at, h.meter_id, h.external_reference, round(h.consumption_kwh, 3),
-       h.customer_account_id
-  from ts.meter_hourly h
+select h.created_at, h.meter_id, h.meter_external_reference, h.consumption_kwh::numeric::text,
+       h.customer_id
+  from public.meter_snapshot_1_h h
 """ + _WHERE + """
-   and (%(after_ts)s::timestamptz is null
-        or (h.created_at, h.meter_id) > (%(after_ts)s::timestamptz, %(after_meter)s::bigint))
+   and (%(after_ts)s::timestamp is null
+        or (h.created_at, h.meter_id) > (%(after_ts)s::timestamp, %(after_meter)s::integer))
  order by h.created_at, h.meter_id
  limit %(limit)s offset %(offset)s
 """
 
-_COUNT = "select count(*) from ts.meter_hourly h" + _WHERE
+_COUNT = "select count(*) from public.meter_snapshot_1_h h" + _WHERE
+
+_EPOCH = datetime(1970, 1, 1)
+_CURSOR_TAG = "us"  # microseconds: legacy rows need not be on a whole second
 
 
 def encode_cursor(created_at: datetime, meter_id: int) -> str:
-    raw = f"{int(created_at.timestamp())}:{meter_id}".encode()
+    """The position after (created_at, meter_id); created_at is the row's naive UTC time."""
+    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
+    raw = f"{_CURSOR_TAG}:{micros}:{meter_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        seconds, meter = raw.split(":")
-        return datetime.fromtimestamp(int(seconds), UTC), int(meter)
-    except (ValueError, binascii.Error, OverflowError, OSError):
+        tag, micros, meter = raw.split(":")
+        if tag != _CURSOR_TAG or not -2**31 <= int(meter) < 2**31:
+            raise ValueError(raw)
+        return _EPOCH + timedelta(microseconds=int(micros)), int(meter)
+    except (ValueError, binascii.Error, OverflowError, OSError, UnicodeDecodeError):
         raise BadRequest("invalid query parameter 'cursor': not a cursor this function"
                          " issued") from None
+
+
+def _naive(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 async def page(conn: AsyncConnection[Any], q: ConsumptionQuery,
                known_total: int | None = None) -> dict[str, Any]:
     """One page; without a cursor also the window's total, counted unless `known_total`."""
     after_ts, after_meter = decode_cursor(q.cursor) if q.cursor else (None, None)
-    params = {"from": q.from_, "to": q.to, "site": q.site, "meter": q.meter,
+    params = {"from": _naive(q.from_), "to": _naive(q.to), "site": q.site, "meter": q.meter,
               "after_ts": after_ts, "after_meter": after_meter, "limit": q.page_limit + 1,
               "offset": q.offset}
     cur = await conn.execute(_PAGE, params)
@@ -71,8 +96,10 @@ async def page(conn: AsyncConnection[Any], q: ConsumptionQuery,
         if total is None:
             cur = await conn.execute(_COUNT, params)
             total = (await cur.fetchone() or (0,))[0]
-    readings = [{"timestamp": r[0], "meterId": r[2], "energyConsumptionKwh": r[3],
-                 "timeIntervalMinutes": 60, "customerAccountId": r[4]} for r in rows]
+    # customerAccountId is the customer's id, as both legacy functions selected it.
+    readings = [{"timestamp": js_timestamp(r[0]), "meterId": r[2],
+                 "energyConsumptionKwh": js_round_kwh(r[3]), "timeIntervalMinutes": 60,
+                 "customerAccountId": r[4]} for r in rows]
     next_cursor = encode_cursor(rows[-1][0], rows[-1][1]) if more else None
     return {"total": total, "offset": q.offset, "pageLimit": q.page_limit,
             "readings": readings, "next_cursor": next_cursor}
