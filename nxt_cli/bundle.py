@@ -3,13 +3,16 @@
 `dist/<name>/` holds what `functions-framework --target <target> --source main.py`, run from
 inside it, needs, and nothing else:
 
-- `main.py` and the other files of `functions/<name>/` (its sibling modules);
+- `main.py` and the other files of `functions/<name>/` (its sibling modules); for an alias (a
+  config table whose entrypoint is another function's main.py, as `meter-consumption-2`),
+  the files of that function's directory;
 - `shared/`, and every other first-party package the function's code reaches (`timeseries/` for
   the functions that import it), without `__pycache__`, tests or alembic migrations;
-- `supabase/config.toml` with only `[functions.<name>]` (and `[auth] jwt_secret` when it is an
-  `env(...)` reference, never a literal): `shared.supabase_config` finds it by walking up from
-  the working directory, and failing that from the bundled `shared/`, so nothing has to point
-  at it;
+- `supabase/config.toml` with only `[functions.<name>]`, and the tables of the other names the
+  same main.py serves (importing main.py reads each of its gates' tables), and `[auth]
+  jwt_secret` when it is an `env(...)` reference, never a literal: `shared.supabase_config`
+  finds it by walking up from the working directory, and failing that from the bundled
+  `shared/`, so nothing has to point at it;
 - `requirements.txt`: the distributions the function's code imports, pinned (`==`) to the
   versions installed here, with the extras pyproject.toml asks of them.
 
@@ -34,7 +37,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from nxt_cli.functions import discover
+from nxt_cli.functions import function_sources
 
 # Always installed: it is the server that loads main.py, whether or not the code imports it.
 FRAMEWORK = "functions-framework"
@@ -244,9 +247,24 @@ def _resolve_relative(node: ast.ImportFrom, package: str) -> str:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
+def function_dir(root: Path, name: str) -> Path:
+    """The directory of function `name`'s code: its own, or for an alias the directory of the
+    main.py its entrypoint names."""
+    source = function_sources(root).get(name)
+    return source.parent if source is not None else root / "functions" / name
+
+
+def served_by(root: Path, name: str) -> list[str]:
+    """Every function name served by the main.py `name` is served by, `name` first."""
+    sources = function_sources(root)
+    if name not in sources:
+        return [name]
+    return [name, *(n for n, p in sources.items() if p == sources[name] and n != name)]
+
+
 def analyse(root: Path, name: str) -> Reach:
     """What function `name` of checkout `root` reaches: its packages, imports and names."""
-    return _Analysis(root, root / "functions" / name).run()
+    return _Analysis(root, function_dir(root, name)).run()
 
 
 # -- requirements -------------------------------------------------------------------------------
@@ -349,24 +367,30 @@ def _toml_value(value: object) -> str:
     raise BundleError(f"unexpected value {value!r} in the function's config table")
 
 
-def minimal_config(config_path: Path, name: str) -> str:
-    """config.toml for the bundle: the function's own table, entrypoint pointing at the bundle's
-    main.py, and `[auth] jwt_secret` only when it is an `env(...)` reference."""
+def minimal_config(config_path: Path, name: str, also: Iterable[str] = ()) -> str:
+    """config.toml for the bundle: the function's own table and those of `also` (the other
+    names its main.py serves, whose gates read their tables when it is imported), each with
+    the entrypoint pointing at the bundle's main.py, and `[auth] jwt_secret` only when it is an
+    `env(...)` reference."""
     raw = tomllib.loads(config_path.read_text(encoding="utf-8-sig"))
-    table = raw.get("functions", {}).get(name)
-    if not isinstance(table, dict):
-        raise BundleError(f"{config_path}: no [functions.{name}] table (run `nxt check`)")
     lines = [f"# supabase/config.toml of the {name} bundle, written by `nxt bundle`: only what",
              "# the function reads at run time. Edit the project's config.toml, not this.", ""]
     secret = raw.get("auth", {}).get("jwt_secret")
     if isinstance(secret, str) and _ENV_REF.fullmatch(secret):
         lines += ["[auth]", f"jwt_secret = {_toml_value(secret)}", ""]
-    lines.append(f"[functions.{_toml_key(name)}]")
-    # import_map and static_files are Deno bundler settings; the Python runtime never reads them.
-    for key in ("enabled", "verify_jwt"):
-        if key in table:
-            lines.append(f"{key} = {_toml_value(table[key])}")
-    lines.append('entrypoint = "../main.py"')
+    for n, each in enumerate((name, *also)):
+        table = raw.get("functions", {}).get(each)
+        if not isinstance(table, dict):
+            raise BundleError(f"{config_path}: no [functions.{each}] table (run `nxt check`)")
+        if n:
+            lines += ["", "# Served by the same main.py (its gate reads this table at import)."]
+        lines.append(f"[functions.{_toml_key(each)}]")
+        # import_map and static_files are Deno bundler settings; the Python runtime never
+        # reads them.
+        for key in ("enabled", "verify_jwt"):
+            if key in table:
+                lines.append(f"{key} = {_toml_value(table[key])}")
+        lines.append('entrypoint = "../main.py"')
     return "\n".join(lines) + "\n"
 
 
@@ -420,10 +444,10 @@ def write_zip(directory: Path, archive: Path) -> Path:
 
 def bundle(root: Path, name: str, out: Path) -> Bundle:
     """Write `out/<name>/` and `out/<name>.zip` for function `name` of checkout `root`."""
-    source = root / "functions" / name
+    source = function_dir(root, name)
     if not (source / "main.py").is_file():
         raise BundleError(f"no function {name!r} (functions/{name}/main.py)")
-    config = minimal_config(root / "supabase" / "config.toml", name)
+    config = minimal_config(root / "supabase" / "config.toml", name, served_by(root, name)[1:])
     reach = analyse(root, name)
     for path in reach.modules:
         if any(part in SKIPPED_DIRS for part in path.relative_to(root).parts):
@@ -440,11 +464,13 @@ def bundle(root: Path, name: str, out: Path) -> Bundle:
     shutil.copytree(source, target, ignore=_ignore)
     for package in packages:
         if (target / package).exists():
-            raise BundleError(f"functions/{name}/{package} would hide the {package} package")
+            raise BundleError(f"functions/{source.name}/{package} would hide the {package}"
+                              " package")
         shutil.copytree(root / package, target / package, ignore=_ignore)
     for own in ("supabase", "requirements.txt"):
         if (target / own).exists():
-            raise BundleError(f"functions/{name}/{own} clashes with what the bundle writes")
+            raise BundleError(f"functions/{source.name}/{own} clashes with what the bundle"
+                              " writes")
     (target / "supabase").mkdir()
     (target / "supabase" / "config.toml").write_text(config)
     header = (f"# {name}: what its code imports, pinned to the versions `nxt bundle` found"
@@ -463,7 +489,7 @@ def enabled_functions(root: Path) -> tuple[list[str], list[str]]:
 
     config = load_config(root / "supabase" / "config.toml")
     names, notes = [], []
-    for name in discover(root):
+    for name in function_sources(root, config):
         if name not in config.function_names():
             notes.append(f"skipped {name}: no [functions.{name}] in supabase/config.toml"
                          " (run `nxt check`)")

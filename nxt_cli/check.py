@@ -2,7 +2,10 @@
 
 For every function it checks that the directory and the ``[functions.<name>]`` table both exist,
 that ``entrypoint`` names that function's main.py and main.py serves the target, and that
-``verify_jwt`` fits what the function's ``@gated(...)`` declaration accepts. It also reports keys
+``verify_jwt`` fits what the function's ``@gated(...)`` declaration accepts. A table without a
+directory of its own whose entrypoint is another function's main.py is an alias (another name
+for the same code, as ``meter-consumption-2``): that main.py must serve the alias's own target,
+gated under the alias's name, and ``verify_jwt`` must fit that declaration. It also reports keys
 the Supabase CLI does not know, ``env(...)`` values whose variable is unset, and values of the
 wrong type. Exit 0: they agree; 1: a problem; 2: the config cannot be read at all.
 
@@ -28,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nxt_cli.functions import import_main
+from nxt_cli.functions import alias_targets, import_main
 from shared.gate import API_KEY, DECLARED, GateSpec, target_name
 from shared.supabase_config import (
     CONFIG_ENV_VAR,
@@ -170,23 +173,26 @@ def check(config_path: Path, functions_dir: Path,
         tables = []
     directories = sorted(p.parent.name for p in functions_dir.glob("*/main.py"))
     report.functions = sorted({*tables, *directories})
+    sources = {name: name for name in directories}
+    sources.update(alias_targets(config, functions_dir, directories))
     try:
-        probes = _probe(config.path, functions_dir, directories, environ)
+        probes = _probe(config.path, functions_dir, sources, environ)
     except RuntimeError as exc:
         report.problems.append(Problem(None, None, None, str(exc),
                                        "run the failing function's import by hand and fix it"))
         probes = {}
     for name in report.functions:
-        report.problems += _check_function(config, functions_dir, name, tables, directories,
+        report.problems += _check_function(config, functions_dir, name, tables, sources,
                                            probes.get(name), environ)
     return report
 
 
 def _check_function(config: SupabaseConfig, functions_dir: Path, name: str,
-                    tables: list[str], directories: list[str], probe: Probe | None,
+                    tables: list[str], sources: Mapping[str, str], probe: Probe | None,
                     env: Mapping[str, str]) -> list[Problem]:
+    """`sources`: name -> the directory whose main.py serves it (its own, or an alias's)."""
     table = _table(name)
-    main_py = functions_dir / name / "main.py"
+    main_py = functions_dir / sources.get(name, name) / "main.py"
     wanted_entrypoint = Path(os.path.relpath(os.path.abspath(main_py),
                                              os.path.abspath(config.config_dir))).as_posix()
     spec = _declaration(name, probe)
@@ -233,7 +239,7 @@ def _check_function(config: SupabaseConfig, functions_dir: Path, name: str,
             report(key, exc.message, _TYPE_FIXES.get(key or "", "write it as a table of the"
                                                      " keys the Supabase CLI knows"), exc.line)
 
-    if name not in directories:
+    if name not in sources:
         entrypoint = fields.get("entrypoint")
         if isinstance(entrypoint, str) and entrypoint.endswith(_DENO_SUFFIXES):
             report("entrypoint", f'"{entrypoint}" is a TypeScript/JavaScript function, not one'
@@ -340,15 +346,17 @@ def _display(path: Path) -> str:
 # --- importing the functions, in a child process --------------------------------------------
 
 
-def _probe(config_path: Path, functions_dir: Path, names: Sequence[str],
+def _probe(config_path: Path, functions_dir: Path, sources: Mapping[str, str],
            environ: Mapping[str, str]) -> dict[str, Probe]:
-    """Import each function of ``functions_dir`` in a child process; RuntimeError if it dies."""
-    if not names:
+    """Import each function (name -> the directory of its main.py) of ``functions_dir`` in a
+    child process; RuntimeError if it dies."""
+    if not sources:
         return {}
     repo = str(Path(__file__).absolute().parent.parent)  # so the child imports this nxt_cli
     path = os.pathsep.join(p for p in (repo, environ.get("PYTHONPATH")) if p)
     env = {**environ, CONFIG_ENV_VAR: str(config_path.absolute()), "PYTHONPATH": path}
-    command = [sys.executable, "-m", "nxt_cli.check", str(functions_dir), *names]
+    command = [sys.executable, "-m", "nxt_cli.check", str(functions_dir),
+               *(f"{name}={directory}" for name, directory in sources.items())]
     try:
         proc = subprocess.run(command, env=env, capture_output=True, text=True,  # noqa: S603
                               timeout=_PROBE_TIMEOUT_S, check=False)
@@ -365,17 +373,19 @@ def _probe(config_path: Path, functions_dir: Path, names: Sequence[str],
             for name, fields in found.items()}
 
 
-def _probe_functions(functions_dir: Path, names: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """In the child: import each main.py and note its declaration and target."""
+def _probe_functions(functions_dir: Path, sources: Mapping[str, str]
+                     ) -> dict[str, dict[str, Any]]:
+    """In the child: import each main.py (under the function's own name, so an alias gets a
+    module of its own) and note its declaration and target."""
     found: dict[str, dict[str, Any]] = {}
-    for name in names:
+    for name, directory in sources.items():
         # Cleared so that what is there after the import is this module's declaration. gated()
         # records it before reading the config table, so it survives a bad table.
         DECLARED.clear()
         probe: dict[str, Any] = {"error": None, "config_error": False, "accepts": None,
                                  "target": None, "gated_as": None}
         try:
-            module = import_main(functions_dir / name / "main.py", name)
+            module = import_main(functions_dir / directory / "main.py", name)
         except (Exception, SystemExit) as exc:  # whatever a module raises is a finding
             probe["error"] = f"{type(exc).__name__}: {exc}"
             probe["config_error"] = isinstance(exc, ConfigError)
@@ -400,7 +410,8 @@ def _probe_functions(functions_dir: Path, names: Sequence[str]) -> dict[str, dic
 def _probe_main(argv: Sequence[str]) -> None:
     # Modules may print at import; stdout carries only the JSON the parent reads.
     with redirect_stdout(sys.stderr):
-        found = _probe_functions(Path(argv[0]), argv[1:])
+        found = _probe_functions(Path(argv[0]),
+                                 dict(arg.partition("=")[::2] for arg in argv[1:]))
     print(json.dumps(found))
 
 

@@ -210,13 +210,13 @@ def child_env(root: Path, database_url: str, timeseries_url: str | None) -> dict
 
 def served_functions(root: Path) -> tuple[list[str], list[str]]:
     """(served, disabled) as `nxt serve` decides, read without importing any function."""
-    from nxt_cli.functions import discover
+    from nxt_cli.functions import function_sources
     from nxt_cli.stack import config_path
     from shared.supabase_config import load_config
 
     config = load_config(config_path(root))
     configured = set(config.function_names())
-    names = [n for n in discover(root) if n in configured]
+    names = [n for n in function_sources(root, config) if n in configured]
     return ([n for n in names if config.function(n).enabled],
             [n for n in names if not config.function(n).enabled])
 

@@ -1,15 +1,26 @@
 """Finding and loading the functions of this checkout, the way functions-framework does, but
-several in one process: each main.py is loaded under its own module name, so two functions'
-`main` (and their sibling modules, imported relatively) never collide."""
+several in one process: each function is loaded under its own module name, so two functions'
+`main` (and their sibling modules, imported relatively) never collide.
+
+A function is a directory of functions/ with a main.py, or a `[functions.<name>]` table of
+supabase/config.toml whose entrypoint is another function's main.py: another name for the same
+code, served by its own target (`meter-consumption-2`, the legacy URL, is meter-consumption's
+main.py with the target `meter_consumption_2`). Such an alias is loaded under its own module
+name too, as a function of its own.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.supabase_config import SupabaseConfig
 
 
 @dataclass
@@ -27,6 +38,49 @@ def discover(root: Path) -> list[str]:
     if not base.is_dir():
         return []
     return sorted(p.parent.name for p in base.glob("*/main.py"))
+
+
+def aliases(root: Path, config: SupabaseConfig | None = None) -> dict[str, str]:
+    """alias -> the function directory whose main.py it names: every config table without a
+    directory of its own whose entrypoint resolves to functions/<directory>/main.py."""
+    from shared.supabase_config import load_config
+
+    if config is None:
+        path = root / "supabase" / "config.toml"
+        if not path.is_file():
+            return {}
+        config = load_config(path)
+    return alias_targets(config, root / "functions", discover(root))
+
+
+def alias_targets(config: SupabaseConfig, functions_dir: Path, directories: list[str]
+                  ) -> dict[str, str]:
+    """`aliases` for a given functions/ directory and its function directories."""
+    from shared.supabase_config import ConfigError
+
+    base = os.path.abspath(functions_dir)
+    found: dict[str, str] = {}
+    for name in config.function_names():
+        if name in directories:
+            continue
+        try:
+            entrypoint = config.function(name).entrypoint_path(config.config_dir)
+        except ConfigError:
+            continue  # a broken table is `nxt check`'s to report
+        if entrypoint is None or entrypoint.name != "main.py":
+            continue
+        parent = Path(os.path.abspath(entrypoint.parent))
+        if str(parent.parent) == base and parent.name in directories:
+            found[name] = parent.name
+    return found
+
+
+def function_sources(root: Path, config: SupabaseConfig | None = None) -> dict[str, Path]:
+    """name -> its main.py, for every function of the checkout, aliases included."""
+    sources = {name: root / "functions" / name / "main.py" for name in discover(root)}
+    for alias, directory in aliases(root, config).items():
+        sources[alias] = root / "functions" / directory / "main.py"
+    return dict(sorted(sources.items()))
 
 
 def module_name(name: str) -> str:

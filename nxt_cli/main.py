@@ -251,7 +251,7 @@ def build_gateway(root: object = None) -> tuple[object, list[str]]:
     """Load every enabled function of the checkout behind one local gateway app."""
     from pathlib import Path
 
-    from nxt_cli.functions import discover, load
+    from nxt_cli.functions import function_sources, load
     from nxt_cli.gateway import Gateway
     from nxt_cli.stack import config_path, project_root
     from shared.supabase_config import load_config
@@ -260,14 +260,15 @@ def build_gateway(root: object = None) -> tuple[object, list[str]]:
     config = load_config(config_path(base))
     os.environ.setdefault("NXT_SUPABASE_CONFIG", str(config.path))
     apps = {}
-    for name in discover(base):
+    # Aliases (a table whose entrypoint is another function's main.py) are served too.
+    for name, source in function_sources(base, config).items():
         if name not in config.function_names():
             print(f"warning: functions/{name} has no [functions.{name}] in config.toml;"
                   " not served (run `nxt check`)", file=sys.stderr)
             continue
         if not config.function(name).enabled:
             continue
-        apps[name] = load(base / "functions" / name / "main.py", name).app
+        apps[name] = load(source, name).app
     return Gateway(apps), sorted(apps)
 
 

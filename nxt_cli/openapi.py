@@ -10,19 +10,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nxt_cli.functions import discover, import_main
+from nxt_cli.functions import aliases, function_sources, import_main
 
 DOCS_DIR = Path("docs") / "openapi"
 
 
 def documents(root: Path) -> dict[str, dict[str, Any]]:
-    """name -> document, for every function whose main.py defines `openapi()`."""
+    """name -> document, for every function whose main.py defines `openapi()`. An alias (a
+    config table whose entrypoint is another function's main.py) gets its own document from
+    that main.py's `openapi(name)`."""
     found: dict[str, dict[str, Any]] = {}
-    for name in discover(root):
-        module = import_main(root / "functions" / name / "main.py", name)
+    other_names = aliases(root)
+    for name, source in function_sources(root).items():
+        module = import_main(source, name)
         build = getattr(module, "openapi", None)
         if callable(build):
-            found[name] = build()
+            found[name] = build(name) if name in other_names else build()
     return found
 
 

@@ -24,19 +24,23 @@ from pathlib import Path
 import pytest
 
 from nxt_cli.bundle import BundleError, analyse, bundle, canonical, minimal_config
-from nxt_cli.functions import discover
+from nxt_cli.functions import function_sources
 from nxt_cli.localdb import free_port, stop_process
 
 from .conftest import ROOT, TEST_JWT_SECRET, Api, Seeded, wait_for_port
 
-FUNCTIONS = discover(ROOT)
+SOURCES = function_sources(ROOT)
+FUNCTIONS = list(SOURCES)  # meter-consumption-2 too: the legacy URL, meter-consumption's code
+# name -> every name its main.py serves (a bundle carries all of their config tables).
+SIBLINGS = {name: {n for n, p in SOURCES.items() if p == SOURCES[name]} for name in SOURCES}
 JOBS = {"snapshot-meters", "sync-orders", "grid-daily", "timeseries-maintenance",
         "freshness-check"}
 # Functions whose code imports the timeseries package (the others reach the plane, if at all,
 # through shared.db alone).
 TIMESERIES_PACKAGE = {"meter-readings", "freshness", "freshness-check", "snapshot-meters",
                       "timeseries-maintenance"}
-TIMESERIES_PLANE = TIMESERIES_PACKAGE | {"meter-consumption", "sync-orders", "grid-daily"}
+TIMESERIES_PLANE = TIMESERIES_PACKAGE | {"meter-consumption", "meter-consumption-2",
+                                         "sync-orders", "grid-daily"}
 PSYCOPG = {"psycopg", "psycopg-binary", "psycopg-pool"}
 HTTP_REQUIREMENTS = {"functions-framework", "starlette", "pydantic", "pyjwt", "cryptography",
                      *PSYCOPG}
@@ -87,7 +91,8 @@ def files_of(directory: Path) -> dict[str, bytes]:
 def test_bundle_holds_the_function_shared_and_only_the_packages_it_imports(
         dist: Path, name: str) -> None:
     directory = dist / name
-    own = {p.name for p in (ROOT / "functions" / name).iterdir() if p.name != "__pycache__"}
+    code = SOURCES[name].parent
+    own = {p.name for p in code.iterdir() if p.name != "__pycache__"}
     expected = own | {"shared", "supabase", "requirements.txt"}
     if name in TIMESERIES_PACKAGE:
         expected.add("timeseries")
@@ -96,7 +101,7 @@ def test_bundle_holds_the_function_shared_and_only_the_packages_it_imports(
         parts = set(path.split("/"))
         assert not parts & {"__pycache__", "tests", "nxt_cli", "migrations"}, path
         assert not path.endswith(".pyc"), path
-    for source in (ROOT / "functions" / name).glob("*.py"):
+    for source in code.glob("*.py"):
         assert (directory / source.name).read_bytes() == source.read_bytes()
     shipped = {p.name for p in (directory / "shared").glob("*.py")}
     assert shipped == {p.name for p in (ROOT / "shared").glob("*.py")}
@@ -128,11 +133,24 @@ def test_bundled_config_holds_only_the_function_table(dist: Path, name: str) -> 
     bundled = tomllib.loads(path.read_text())
     project = tomllib.loads((ROOT / "supabase" / "config.toml").read_text())
     assert set(bundled) == {"functions"}  # the project's [auth] jwt_secret is unset
-    assert set(bundled["functions"]) == {name}
-    table = bundled["functions"][name]
-    assert table["verify_jwt"] == project["functions"][name]["verify_jwt"]
-    assert table["enabled"] is True
-    assert (path.parent / table["entrypoint"]).resolve() == (dist / name / "main.py").resolve()
+    # Its own table first, and those of the other names its main.py serves (their gates read
+    # them at import): meter-consumption and meter-consumption-2 carry both.
+    assert next(iter(bundled["functions"])) == name
+    assert set(bundled["functions"]) == SIBLINGS[name]
+    for each, table in bundled["functions"].items():
+        assert table["verify_jwt"] == project["functions"][each]["verify_jwt"]
+        assert table["enabled"] is True
+        assert (path.parent / table["entrypoint"]).resolve() == (
+            dist / name / "main.py").resolve()
+
+
+def test_the_legacy_url_bundles_meter_consumptions_code_under_its_own_target(
+        dist: Path) -> None:
+    assert SIBLINGS["meter-consumption-2"] == {"meter-consumption", "meter-consumption-2"}
+    assert files_of(dist / "meter-consumption-2").keys() == files_of(
+        dist / "meter-consumption").keys()
+    assert "async def meter_consumption_2(" in (
+        dist / "meter-consumption-2" / "main.py").read_text()
 
 
 def test_bundled_config_keeps_an_env_jwt_secret_and_never_a_literal(tmp_path: Path) -> None:
@@ -347,7 +365,7 @@ def test_dry_run_deploys_each_function_with_its_trigger_and_secrets(
         # JWT_AUDIENCE holds a comma, so gcloud's alternate delimiter is used.
         assert env_vars.startswith("^@^")
         assert "JWT_AUDIENCE=authenticated,ops" in env_vars.removeprefix("^@^").split("@")
-    if name in {"customers", "orders", "meter-consumption", "freshness"}:
+    if name in {"customers", "orders", "meter-consumption", "meter-consumption-2", "freshness"}:
         assert "OPERATOR_ORGANIZATION_ID=7" in env_vars
     else:
         assert "OPERATOR_ORGANIZATION_ID" not in env_vars

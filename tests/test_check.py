@@ -402,3 +402,59 @@ def test_json_output_when_all_agree(project: Path) -> None:
 
     assert data == {"ok": True, "config": str(project / "supabase" / "config.toml"),
                     "functions": ["meter-push", "reports"], "problems": []}
+
+
+# --- another name for the same code (the legacy URL meter-consumption-2) -----------------------
+
+ALIAS_TABLE = """
+# The same code under another name, with a target of its own.
+[functions.meter-push-2]
+verify_jwt = false
+entrypoint = "../functions/meter-push/main.py"
+"""
+ALIAS_TARGET = ('\n\n@gated("meter-push-2", accepts={API_KEY, JWT}, methods=["GET"])\n'
+                "async def meter_push_2(request, caller):\n    return {}\n")
+
+
+def add_alias(root: Path, *, target: bool = True, table: str = ALIAS_TABLE) -> None:
+    path = root / "supabase" / "config.toml"
+    path.write_text(path.read_text(encoding="utf-8") + table, encoding="utf-8")
+    write_function(root, "meter-push", "API_KEY, JWT", extra=ALIAS_TARGET if target else "")
+
+
+def test_an_alias_serving_its_own_target_passes(project: Path) -> None:
+    add_alias(project)
+    result = nxt_check(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].endswith(
+        "(3 functions: meter-push, meter-push-2, reports)")
+
+
+def test_an_alias_whose_main_py_lacks_its_target_is_drift(project: Path) -> None:
+    add_alias(project, target=False)
+    found = problems_of(project)
+    assert [(p.function, p.key) for p in found] == [("meter-push-2", "entrypoint")], found
+    assert "defines no meter_push_2" in found[0].message
+    assert nxt_check(project).returncode == 1
+
+
+def test_an_alias_gated_as_another_name_is_drift(project: Path) -> None:
+    add_alias(project)
+    main = project / "functions" / "meter-push" / "main.py"
+    main.write_text(main.read_text().replace('@gated("meter-push-2"', '@gated("meter-push"'))
+    found = [p for p in problems_of(project) if p.function == "meter-push-2"]
+    assert [p.key for p in found] == ["entrypoint"] and 'gated as "meter-push"' in found[0].message
+
+
+def test_an_alias_with_the_jwt_gate_on_for_api_keys_is_drift(project: Path) -> None:
+    add_alias(project, table=ALIAS_TABLE.replace("verify_jwt = false", "verify_jwt = true"))
+    found = problems_of(project)
+    assert [(p.function, p.key) for p in found] == [("meter-push-2", "verify_jwt")], found
+
+
+def test_an_alias_pointing_at_no_function_is_drift(project: Path) -> None:
+    add_alias(project, table=ALIAS_TABLE.replace("functions/meter-push/main.py",
+                                                 "functions/nowhere/main.py"))
+    found = problems_of(project)
+    assert [(p.function, p.key) for p in found] == [("meter-push-2", None)], found
+    assert "no directory" in found[0].message

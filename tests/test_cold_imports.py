@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from nxt_cli.functions import discover
+from nxt_cli.functions import function_sources
 
 from .conftest import ROOT, TEST_JWT_SECRET
 
-FUNCTIONS = discover(ROOT)
+FUNCTIONS = list(function_sources(ROOT))  # meter-consumption-2 too
 JOBS = {"snapshot-meters", "sync-orders", "grid-daily", "timeseries-maintenance",
         "freshness-check"}
 

@@ -41,6 +41,7 @@ from shared.auth import (
 
 from .conftest import TEST_JWT_SECRET, Api, Seeded
 from .security_support import (
+    API_KEY_FUNCTIONS,
     FUNCTION_REQUESTS,
     HTTP_FUNCTIONS,
     JWKSServer,
@@ -337,7 +338,7 @@ def test_a_signed_token_with_a_role_the_database_does_not_serve_is_403(api: Api,
 
 # -- API keys at the JWT gate, Supabase's sb_ keys --------------------------------------------
 
-@pytest.mark.parametrize("name", [n for n in HTTP_FUNCTIONS if n != "meter-consumption"])
+@pytest.mark.parametrize("name", [n for n in HTTP_FUNCTIONS if n not in API_KEY_FUNCTIONS])
 def test_api_keys_never_pass_a_verify_jwt_gate(api: Api, functions_db: Seeded,
                                                name: str) -> None:
     key = functions_db.api_keys[0][1]

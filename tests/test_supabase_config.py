@@ -163,10 +163,14 @@ def test_project_config_has_the_deployed_functions() -> None:
     assert functions["orders"].verify_jwt is True
     # Accepts API keys, which are not JWTs.
     assert functions["meter-consumption"].verify_jwt is False
+    # The legacy URL of meter-consumption, answered by the same code, with the same gate.
+    assert functions["meter-consumption-2"].verify_jwt is False
+    same_code = {"meter-consumption-2": "meter-consumption"}
     for function in functions.values():
         assert function.enabled is True
         assert function.unknown_keys == ()
-        expected = REPO / "functions" / function.name / "main.py"
+        directory = same_code.get(function.name, function.name)
+        expected = REPO / "functions" / directory / "main.py"
         assert function.entrypoint_path(config.config_dir) == expected
 
 
