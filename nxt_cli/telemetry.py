@@ -24,8 +24,11 @@ STEP = timedelta(minutes=15)
 RESIDENTIAL = (2, 2, 2, 2, 2, 3, 5, 6, 4, 3, 3, 3, 3, 3, 3, 3, 4, 6, 10, 12, 11, 8, 5, 3)
 COMMERCIAL = (1, 1, 1, 1, 1, 1, 2, 5, 8, 9, 9, 9, 9, 9, 9, 9, 8, 7, 5, 3, 2, 1, 1, 1)
 
+# The credit is the meter's exact one where the transactional plane keeps it beside the
+# legacy double.
 _METERS_SQL = """
-select m.id, g.timezone, coalesce(n.is_commercial, false), m.kwh_credit_available
+select m.id, g.timezone, coalesce(n.is_commercial, false),
+       coalesce(m.kwh_credit_available_exact, m.kwh_credit_available::numeric, 0)
   from public.meters m
   join public.connections n on n.id = m.connection_id
   join public.customers c on c.id = n.customer_id
@@ -103,7 +106,9 @@ def seed_telemetry(transactional_url: str, timeseries_url: str, *, days: int = 1
             if not force:
                 result.skipped = True
                 return result
-            conn.execute("truncate ts.meter_readings, ts.meter_hourly, ts.pending_hours")
+            # This project's rows only: a legacy table may hold history that is not ours.
+            conn.execute("truncate ts.meter_readings, ts.pending_hours")
+            conn.execute("delete from public.meter_snapshot_1_h where inserted_by_build")
         ensure_partitions(conn, "meter_readings", start, end)
         rng = random.Random(SEED)
         with conn.cursor().copy(

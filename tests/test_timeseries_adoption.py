@@ -1,0 +1,241 @@
+"""A legacy time-series database taken over in place: built by the legacy migrations
+(../shared/legacy/timeseries/build-legacy-ts.sh), holding rows in every legacy table, then
+stamped ts0001 (the baseline it already is) and migrated with ts0002 onwards, as
+`nxt db adopt` does.
+
+- Plain PostgreSQL (`--plain --recreate`, where the legacy tables are plain tables): on the
+  machine's PostgreSQL 15 at 127.0.0.1:5432, where the builder makes `legacy_ts_*` databases;
+  these tests skip where that server does not answer, and say so (CI runs them there).
+- TimescaleDB (hypertables, continuous aggregates, policies): on the PGlite test server,
+  marked `timescale`.
+
+Every legacy row of every legacy table (and view) must read the same afterwards, over the
+columns it had, and meter-consumption must serve the legacy history at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from alembic import command
+
+from nxt_cli import migrate
+from nxt_cli.catalog import compare_baseline
+from nxt_cli.functions import import_main, module_name
+from timeseries.engine import engine_info, table_storage
+from timeseries.migrations.baseline import TABLE_NAMES, TABLES
+
+from .conftest import ROOT, Seeded
+from .legacy_reference import legacy_answer, readings_text
+from .legacy_ts import PG15, T0, build, changed_since, fill, pg15_reason, snapshot
+
+pytestmark = pytest.mark.db
+
+FROM, TO = "2025-03-30T20:00:00.000Z", "2025-04-02T07:59:59.999Z"  # every filled hour
+
+
+def adopt(url: str) -> tuple[str | None, str | None]:
+    """What `nxt db adopt` does on the time-series plane: check, stamp ts0001, migrate."""
+    with psycopg.connect(url) as conn:
+        found = compare_baseline(conn, TABLES, {})
+    assert found.problems == [], [str(p) for p in found.problems]
+    command.stamp(migrate.timeseries_alembic_config(url), "ts0001")
+    return migrate.migrate_timeseries(url)
+
+
+@pytest.fixture
+def legacy_plain() -> Iterator[str]:
+    reason = pg15_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    name = f"legacy_ts_tsb_{uuid.uuid4().hex[:10]}"
+    url = PG15.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        build(url, plain=True)
+        yield url
+    finally:
+        with psycopg.connect(PG15, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def _consumption() -> Any:
+    import_main(ROOT / "functions" / "meter-consumption" / "main.py", "meter-consumption")
+    return (importlib.import_module(f"{module_name('meter-consumption')}.queries"),
+            importlib.import_module(f"{module_name('meter-consumption')}.models"))
+
+
+async def _page(url: str, **query: Any) -> dict[str, Any]:
+    queries, models = _consumption()
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        return await queries.page(conn, models.ConsumptionQuery(**query))
+
+
+def test_a_plain_legacy_database_is_adopted_without_changing_a_row(
+        legacy_plain: str, functions_db: Seeded, tmp_path: Path) -> None:
+    filled = fill(legacy_plain)
+    assert len(filled) >= 15 and filled["meter_snapshot_1_h"] == 60
+    before = snapshot(legacy_plain)
+    assert before["public.meter_snapshot_1_h"][1] == 60
+    assert before["public.dcu_snapshot_15_min"][1] > 0  # the ex-aggregates hold rows too
+
+    assert adopt(legacy_plain) == ("ts0001", "ts0003")
+    assert changed_since(before, legacy_plain) == {}
+    with psycopg.connect(legacy_plain) as conn:
+        # Still the baseline, now with this project's columns beside the legacy ones.
+        found = compare_baseline(conn, TABLES, {})
+        assert found.problems == []
+        assert {f.object for f in found.legacy_only} == {f"columns of {t}" for t in TABLE_NAMES}
+        # The legacy tables stay plain tables; this project's own ones are native.
+        assert set(table_storage(conn, "public", TABLE_NAMES).values()) == {"plain"}
+        info = engine_info(conn)
+        assert info is not None and info.engine == "native"
+        assert table_storage(conn, "ts", ["meter_readings"]) == {"meter_readings": "partitioned"}
+        # Legacy rows have NULL in the new columns: nothing was rewritten.
+        assert conn.execute("select count(*) from public.meter_snapshot_1_h"
+                            " where built_at is not null or consumption_kwh_exact is not null"
+                            ).fetchone() == (0,)
+
+    # meter-consumption serves the legacy history at once, as the legacy function did.
+    from .serving import serve
+
+    total, readings = legacy_answer(legacy_plain, FROM, TO, None, 1000, 0)
+    assert total > 30
+    key = {"X-API-Key": functions_db.api_keys[0][1]}
+    with serve(functions_db.url, legacy_plain, tmp_path / "serve.log") as served:
+        for url in ("/functions/v1/meter-consumption", "/functions/v1/meter-consumption-2"):
+            resp = served.api.get(url, params={"FROM": FROM, "TO": TO, "pageLimit": 1000},
+                                  headers=key)
+            assert resp.status_code == 200, resp.text
+            assert (resp.json()["total"], readings_text(resp.text)) == (total, readings)
+
+    # Going back is refused: the legacy services use these tables.
+    with pytest.raises(Exception, match="built by the legacy system"):
+        migrate.downgrade_timeseries(legacy_plain, "base")
+    assert migrate.timeseries_current_revision(legacy_plain) == "ts0003"
+    assert migrate.migrate_timeseries(legacy_plain) == ("ts0003", "ts0003")
+    assert changed_since(before, legacy_plain) == {}
+
+
+def test_after_adoption_the_build_writes_beside_the_legacy_rows(legacy_plain: str) -> None:
+    from timeseries.hourly import build_hours, create_meter_dim
+    from timeseries.partitions import ensure_partitions
+
+    fill(legacy_plain)
+    adopt(legacy_plain)
+    before = snapshot(legacy_plain)
+    legacy_then = _legacy_rows(legacy_plain)
+    hour = T0.replace(tzinfo=UTC)  # meter 1 has a legacy row (0.0 kWh) on this very hour
+    with psycopg.connect(legacy_plain) as conn:
+        ensure_partitions(conn, "meter_readings", hour - timedelta(hours=1),
+                          hour + timedelta(hours=3))
+        with conn.cursor() as cur:
+            cur.executemany("insert into ts.meter_readings (meter_id, ts, counter_kwh)"
+                            " values (%s, %s, %s)",
+                            [(meter, hour + timedelta(minutes=15 * k), Decimal(10 + k))
+                             for meter in (1, 1001) for k in range(9)])
+        create_meter_dim(conn)
+        conn.execute("insert into pg_temp.meter_dim (meter_id, meter_external_reference,"
+                     " grid_name) values (1001, 'NEW-1001', 'Gbamu')")
+        result = build_hours(conn, hour - timedelta(hours=1), hour + timedelta(hours=3))
+        conn.commit()
+        built = conn.execute("select meter_id, created_at, consumption_kwh_exact"
+                             " from public.meter_snapshot_1_h where inserted_by_build"
+                             " order by 1, 2").fetchall()
+    assert result.removed == 0
+    # Meter 1's first hour is the legacy's (it wrote 0.0 there): kept; its next hours and
+    # meter 1001's are the build's.
+    assert [(m, t) for m, t, _ in built] == [
+        (1, T0 + timedelta(hours=1)), (1, T0 + timedelta(hours=2)),
+        (1001, T0), (1001, T0 + timedelta(hours=1)), (1001, T0 + timedelta(hours=2))]
+    changed = changed_since(before, legacy_plain)
+    assert set(changed) == {"public.meter_snapshot_1_h"}  # rows were added there, only there
+    assert _legacy_rows(legacy_plain) == legacy_then  # ...and not one legacy row changed
+    # Served beside the legacy rows: the built hours of the new meter (the last one holds
+    # only a reading: no consumption, so no reading served).
+    page = asyncio.run(_page(legacy_plain, FROM=T0.replace(tzinfo=UTC),
+                             TO=T0.replace(tzinfo=UTC) + timedelta(hours=2),
+                             meter="NEW-1001", pageLimit=100))
+    assert [r["energyConsumptionKwh"] for r in page["readings"]] == [4, 4]
+
+
+def _legacy_rows(url: str) -> tuple[int, str]:
+    """The rows no build inserted, over every column (the project's too)."""
+    with psycopg.connect(url) as conn:
+        found = conn.execute(
+            "select count(*), md5(string_agg(t::text, ',' order by t::text))"
+            " from public.meter_snapshot_1_h t where inserted_by_build is null").fetchone()
+    assert found is not None
+    return found[0], found[1]
+
+
+# -- TimescaleDB -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def legacy_timescale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from tests.timescale_server import require_timescale, start_timescale
+
+    require_timescale()
+    with start_timescale(tmp_path_factory.mktemp("legacy-timescale")) as server:
+        build(server.url, plain=False)
+        yield server.url
+
+
+def _timescale_objects(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """The legacy hypertables, continuous aggregates and policies, as TimescaleDB lists them."""
+    queries = {
+        "hypertables": "select hypertable_schema, hypertable_name, num_dimensions,"
+                       " compression_enabled from timescaledb_information.hypertables"
+                       " where hypertable_schema = 'public' order by 1, 2",
+        "dimensions": "select hypertable_name, column_name, time_interval"
+                      " from timescaledb_information.dimensions"
+                      " where hypertable_schema = 'public' order by 1, 2",
+        "aggregates": "select view_name, materialized_only, view_definition"
+                      " from timescaledb_information.continuous_aggregates"
+                      " where view_schema = 'public' order by 1",
+        "jobs": "select job_id, proc_name, schedule_interval, config::text, hypertable_name"
+                " from timescaledb_information.jobs where hypertable_schema <> 'ts'"
+                " or hypertable_schema is null order by 1",
+    }
+    with psycopg.connect(url, autocommit=True) as conn:
+        return {name: conn.execute(q).fetchall() for name, q in queries.items()}
+
+
+@pytest.mark.timescale
+def test_a_timescaledb_legacy_database_is_adopted_without_changing_a_row(
+        legacy_timescale: str) -> None:
+    url = legacy_timescale
+    fill(url, rows=40)
+    before = snapshot(url)
+    objects = _timescale_objects(url)
+    assert len(objects["hypertables"]) == 14 and len(objects["aggregates"]) == 4
+
+    assert adopt(url) == ("ts0001", "ts0003")
+    assert changed_since(before, url) == {}
+    # The hypertables, their chunks' interval, the aggregates and their policies: untouched.
+    assert _timescale_objects(url) == objects
+    with psycopg.connect(url, autocommit=True) as conn:
+        info = engine_info(conn)
+        assert info is not None and info.engine == "timescaledb"
+        assert set(table_storage(conn, "public", TABLE_NAMES).values()) == {"hypertable"}
+        assert compare_baseline(conn, TABLES, {}).problems == []
+
+    page = asyncio.run(_page(url, FROM=T0.replace(tzinfo=UTC),
+                             TO=T0.replace(tzinfo=UTC) + timedelta(days=3), pageLimit=1000))
+    total, readings = legacy_answer(url, FROM, TO, None, 1000, 0)
+    assert page["total"] == total > 20
+    import json
+
+    assert json.dumps(page["readings"], separators=(",", ":")) == readings
+    with pytest.raises(Exception, match="built by the legacy system"):
+        migrate.downgrade_timeseries(url, "ts0002")
+    assert changed_since(before, url) == {}
