@@ -7,7 +7,7 @@ native engine and on TimescaleDB side by side; prints the table and writes bench
 - ingest: the meter-readings function over HTTP and its SQL floor while ts.meter_readings
   holds 1M, 10M and 50M readings (rows/s);
 - consumption-first / consumption-deep: meter-consumption's first page (with its total) and a
-  page by cursor half-way in, at 0.2M, 2M and 20M ts.meter_hourly rows (p50 ms);
+  page by cursor half-way in, at 0.2M, 2M and 20M public.meter_snapshot_1_h rows (p50 ms);
 - snapshot: the snapshot-meters job for one day of readings from 1k, 10k and 50k meters (s),
   against COPY of the same readings.
 
@@ -78,7 +78,7 @@ class GrowthSize:
     ingest_meters: int  # meters 1..N report every 15 minutes (also the seeded meters)
     ingest_batches: int  # timed batches per sender, side and repetition
     reps: int  # ingest repetitions per side, alternating which side goes first
-    hourly: tuple[int, ...]  # ts.meter_hourly sizes of the consumption series
+    hourly: tuple[int, ...]  # meter_snapshot_1_h sizes of the consumption series
     hourly_hours: int  # the window, <= MAX_HOURS: a size is meters x hours
     page_samples: int
     snapshot: tuple[int, ...]  # meters of the snapshot series
@@ -101,10 +101,10 @@ SERIES_INFO = {
     "ingest": ("rows/s", "readings in ts.meter_readings",
                "meter-readings over HTTP, 10,000-reading JSON batches",
                "COPY to a temp staging table + INSERT ... ON CONFLICT, SQL only"),
-    "consumption-first": ("ms", "rows in ts.meter_hourly",
+    "consumption-first": ("ms", "rows in meter_snapshot_1_h",
                           "meter-consumption first page of 1000 with total, p50",
                           "the same page and count SQL through psycopg, p50"),
-    "consumption-deep": ("ms", "rows in ts.meter_hourly",
+    "consumption-deep": ("ms", "rows in meter_snapshot_1_h",
                          "meter-consumption page by cursor half-way in, p50",
                          "its first page by cursor (1,000 rows in), p50"),
     "snapshot": ("s", "meters with a day of 15-minute readings",
@@ -270,12 +270,13 @@ def open_plane(ctx: Context, engine: str, series: str) -> Iterator[Plane]:
 
 
 def relation_stats(url: str, table: str) -> tuple[int, float]:
-    """Partitions (native) or chunks (TimescaleDB: they inherit the hypertable) of `table`,
-    and their total size in GB."""
+    """Partitions (native) or chunks (TimescaleDB: they inherit the hypertable) of `table`
+    (schema ts unless named), and their total size in GB."""
+    qualified = table if "." in table else f"ts.{table}"
     with psycopg.connect(url) as conn:
         row = conn.execute("select count(*), coalesce(sum(pg_total_relation_size(inhrelid)), 0)"
                            " from pg_inherits where inhparent = %s::regclass",
-                           (f"ts.{table}",)).fetchone()
+                           (qualified,)).fetchone()
     assert row is not None
     return int(row[0]), float(row[1]) / 1e9
 
@@ -410,7 +411,7 @@ def consumption_series(ctx: Context, plane: Plane) -> list[Point]:
     hours = min(g.hourly_hours, MAX_HOURS)
     end = HOURLY_START + timedelta(hours=hours)
     with psycopg.connect(plane.url, autocommit=True) as conn:
-        ensure_partitions(conn, "meter_hourly", HOURLY_START, end)
+        ensure_partitions(conn, "meter_snapshot_1_h", HOURLY_START, end)
     deep: dict[int, Point] = {}
 
     def at(size: int) -> Point:
@@ -418,7 +419,7 @@ def consumption_series(ctx: Context, plane: Plane) -> list[Point]:
         # so what grows is the work inside it.
         meters = max(1, round(size / hours))
         with psycopg.connect(plane.url, autocommit=True) as conn:
-            conn.execute("truncate ts.meter_hourly")
+            conn.execute("truncate public.meter_snapshot_1_h")
         step = max(1, (500_000 if not plane.single else 100_000) // meters)  # hours a statement
         budget = g.budget if plane.single else None
         filled, fill_s = fill(plane, budget, meters * hours, (
@@ -433,7 +434,7 @@ def consumption_series(ctx: Context, plane: Plane) -> list[Point]:
         else:
             with plane.served() as b.api:
                 first, by_cursor = consumption(b, filled=(HOURLY_START, end, filled))
-        parts, gb = relation_stats(plane.url, "meter_hourly")
+        parts, gb = relation_stats(plane.url, "public.meter_snapshot_1_h")
         kind = "chunks" if plane.single else "partitions"
         shape = (f"{meters:,} meters x {hours:,} h, {parts} {kind}, {gb:.2f} GB;"
                  f" {g.page_samples} samples")

@@ -167,7 +167,7 @@ def main() -> None:
         conn.commit()
         clock = Clock(conn)
         for _ in range(args.rounds):
-            conn.execute("truncate ts.meter_readings, ts.meter_hourly")
+            conn.execute("truncate ts.meter_readings, public.meter_snapshot_1_h")
             conn.commit()
             with clock.measure(runs["copy"]):
                 load(conn, chunks)

@@ -63,7 +63,7 @@ class Size:
     customers: int  # seeded customers, one meter each
     ingest_batches: int  # per sender and repetition
     page_seconds: float  # per repetition and side, at CONCURRENCY
-    hourly_meters: int  # meter_hourly holds hourly_meters x hourly_hours rows
+    hourly_meters: int  # meter_snapshot_1_h holds hourly_meters x hourly_hours rows
     hourly_hours: int
     deep: int  # rows before the deep page
     page_samples: int  # meter-consumption requests per side
@@ -353,12 +353,17 @@ def throughput(b: Bench) -> list[Row]:
 
 HOURLY_START = datetime(2026, 3, 1, tzinfo=UTC)
 
+# Rows as the hourly build writes them into the legacy table (start: an aware UTC time).
 FILL_HOURLY = """
-insert into ts.meter_hourly (created_at, meter_id, consumption_kwh, reading_count, counter_kwh,
-  meter_type, external_reference, grid_name, customer_account_id, is_hidden_from_reporting)
-select %(start)s::timestamptz + h * interval '1 hour', m, round((random() * 2)::numeric, 4),
-       4, 1000 + h, 'HPS', 'SM' || lpad(m::text, 8, '0'), 'Gbamu', 100 + m, false
-  from generate_series(0, %(hours)s - 1) h, generate_series(1, %(meters)s) m
+insert into public.meter_snapshot_1_h (created_at, meter_id, consumption_kwh_exact,
+  consumption_kwh, reading_count, counter_kwh_exact, counter_kwh, meter_type,
+  meter_external_reference, grid_name, customer_id, is_hidden_from_reporting, is_estimated,
+  built_at, inserted_by_build)
+select t, m, kwh, kwh::double precision, 4, 1000 + h, (1000 + h)::real, 'HPS',
+       'SM' || lpad(m::text, 8, '0'), 'Gbamu', 100 + m, false, false, now(), true
+  from generate_series(0, %(hours)s - 1) h, generate_series(1, %(meters)s) m,
+       lateral (select (%(start)s::timestamptz at time zone 'UTC') + h * interval '1 hour' as t,
+                       round((random() * 2)::numeric, 4) as kwh) v
 """
 
 
@@ -367,17 +372,18 @@ def fill_hourly(b: Bench) -> tuple[datetime, datetime, int]:
 
     end = HOURLY_START + timedelta(hours=b.size.hourly_hours)
     with psycopg.connect(b.ts, autocommit=True) as conn:
-        ensure_partitions(conn, "meter_hourly", HOURLY_START, end)
+        ensure_partitions(conn, "meter_snapshot_1_h", HOURLY_START, end)
         conn.execute(FILL_HOURLY, {"start": HOURLY_START, "hours": b.size.hourly_hours,
                                    "meters": b.size.hourly_meters})
-        conn.execute("vacuum analyze ts.meter_hourly")
-        total = conn.execute("select count(*) from ts.meter_hourly").fetchone()[0]  # type: ignore[index]
+        conn.execute("vacuum analyze public.meter_snapshot_1_h")
+        total = conn.execute("select count(*) from public.meter_snapshot_1_h"
+                             ).fetchone()[0]  # type: ignore[index]
     return HOURLY_START, end, total
 
 
 def consumption(b: Bench, *, filled: tuple[datetime, datetime, int] | None = None,
                 served: Callable[[], AbstractContextManager[int]] | None = None) -> list[Row]:
-    """`filled`: the window and row count of a ts.meter_hourly filled beforehand (default:
+    """`filled`: the window and row count of a meter_snapshot_1_h filled beforehand (default:
     fill_hourly). `served`: for a plane that serves one connection at a time (the TimescaleDB
     test server), where `nxt serve`'s pool would hold the only session: the HTTP samples then
     run with a server from `served()` and the SQL ones after it stopped, not alternating."""
@@ -385,11 +391,12 @@ def consumption(b: Bench, *, filled: tuple[datetime, datetime, int] | None = Non
     lo, hi, total = filled or fill_hourly(b)
     limit = 1000
     window = {"FROM": lo.isoformat(), "TO": hi.isoformat(), "pageLimit": limit}
-    params = {"from": lo, "to": hi, "site": None, "meter": None, "after_ts": None,
+    params = {"from": queries._naive(lo), "to": queries._naive(hi), "site": None,
+              "meter": None, "after_ts": None,
               "after_meter": None, "limit": limit + 1, "offset": 0}
 
     def cursor_at(skip: int) -> str:
-        sql = ("select h.created_at, h.meter_id from ts.meter_hourly h" + queries._WHERE
+        sql = ("select h.created_at, h.meter_id from public.meter_snapshot_1_h h" + queries._WHERE
                + " order by h.created_at, h.meter_id offset %(skip)s limit 1")
         with psycopg.connect(b.ts) as conn:
             row = conn.execute(sql, {**params, "skip": skip}).fetchone()
@@ -422,9 +429,10 @@ def consumption(b: Bench, *, filled: tuple[datetime, datetime, int] | None = Non
     async def direct(conn: psycopg.AsyncConnection[Any], sample: int) -> float:
         started = time.perf_counter()
         async with conn.transaction():
-            cur = await conn.execute(queries._PAGE, {**params, "to": to_of(sample)})
+            to = queries._naive(to_of(sample))
+            cur = await conn.execute(queries._PAGE, {**params, "to": to})
             page = await cur.fetchall()
-            cur = await conn.execute(queries._COUNT, {**params, "to": to_of(sample)})
+            cur = await conn.execute(queries._COUNT, {**params, "to": to})
             await cur.fetchone()
         elapsed = time.perf_counter() - started
         assert len(page) == limit + 1
@@ -519,10 +527,11 @@ def snapshot_build(b: Bench) -> list[Row]:
     copy_s, build_s, results = [], [], []
     with psycopg.connect(ts, autocommit=True) as conn:
         ensure_partitions(conn, "meter_readings", SNAPSHOT_DAY - timedelta(days=1), day_end)
-        ensure_partitions(conn, "meter_hourly", SNAPSHOT_DAY, day_end)
+        ensure_partitions(conn, "meter_snapshot_1_h", SNAPSHOT_DAY, day_end)
     for _ in range(b.size.reps):
         with psycopg.connect(ts) as conn:
-            conn.execute("truncate ts.meter_readings, ts.meter_hourly, ts.pending_hours")
+            conn.execute("truncate ts.meter_readings, public.meter_snapshot_1_h,"
+                         " ts.pending_hours")
             conn.commit()
             started = time.perf_counter()
             with conn.cursor() as cur, cur.copy(COPY_READINGS) as copy:

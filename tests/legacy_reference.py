@@ -16,9 +16,11 @@ import psycopg
 import pytest
 
 # Its semantics: both ends included, visible rows with a consumption that is not NaN (tested
-# on the text, as the legacy did), the grid's name in any case; ordered by time alone (every
-# row here has a time of its own, so the order is the legacy's too). FROM and TO are bound as
-# the clients' strings and cast by PostgreSQL, as the legacy bound them.
+# on the text, as the legacy did), the grid's name in any case; ordered by time. The legacy
+# orders by time alone and leaves rows of the same hour in whatever order the plan gives: the
+# reference breaks those ties by meter, as this project does, which is one of the orders the
+# legacy could return. FROM and TO are bound as the clients' strings and cast by PostgreSQL,
+# as the legacy bound them.
 LEGACY_WHERE = """
  where created_at >= %(from)s::text::timestamp and created_at <= %(to)s::text::timestamp
    and is_hidden_from_reporting = false and consumption_kwh is not null
@@ -28,7 +30,7 @@ LEGACY_WHERE = """
 LEGACY_PAGE = ("select created_at::text, meter_external_reference,"
                " coalesce(consumption_kwh::numeric, 0)::text, customer_id"
                " from public.meter_snapshot_1_h" + LEGACY_WHERE
-               + " order by created_at limit %(limit)s offset %(offset)s")
+               + " order by created_at, meter_id limit %(limit)s offset %(offset)s")
 LEGACY_COUNT = "select count(*) from public.meter_snapshot_1_h" + LEGACY_WHERE
 
 # Its post-processing. deno-postgres builds the Date of a timestamp without time zone from the

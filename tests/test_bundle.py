@@ -38,9 +38,8 @@ JOBS = {"snapshot-meters", "sync-orders", "grid-daily", "timeseries-maintenance"
 # Functions whose code imports the timeseries package (the others reach the plane, if at all,
 # through shared.db alone).
 TIMESERIES_PACKAGE = {"meter-readings", "freshness", "freshness-check", "snapshot-meters",
-                      "timeseries-maintenance"}
-TIMESERIES_PLANE = TIMESERIES_PACKAGE | {"meter-consumption", "meter-consumption-2",
-                                         "sync-orders", "grid-daily"}
+                      "timeseries-maintenance", "sync-orders", "grid-daily"}
+TIMESERIES_PLANE = TIMESERIES_PACKAGE | {"meter-consumption", "meter-consumption-2"}
 PSYCOPG = {"psycopg", "psycopg-binary", "psycopg-pool"}
 HTTP_REQUIREMENTS = {"functions-framework", "starlette", "pydantic", "pyjwt", "cryptography",
                      *PSYCOPG}

@@ -65,10 +65,10 @@ CUSTOMERS = "/functions/v1/customers"
 READINGS = "/functions/v1/meter-readings"
 
 HOURLY_DIGEST = ("select count(*), md5(coalesce(string_agg((to_jsonb(h) - 'built_at')::text, ','"
-                 " order by created_at, meter_id), '')) from ts.meter_hourly h"
+                 " order by created_at, meter_id), '')) from public.meter_snapshot_1_h h"
                  " where meter_id = any(%s)")
 ALL_HOURLY_DIGEST = ("select count(*), md5(coalesce(string_agg((to_jsonb(h) - 'built_at')::text,"
-                     " ',' order by created_at, meter_id), '')) from ts.meter_hourly h")
+                     " ',' order by created_at, meter_id), '')) from public.meter_snapshot_1_h h")
 
 
 @dataclass
@@ -469,7 +469,7 @@ def kill_mid_run(url: str, ts_url: str) -> dict[str, int] | None:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and proc.poll() is None:
                 built, queued, busy = watch.execute("""
-                    select (select count(*) from ts.meter_hourly),
+                    select (select count(*) from public.meter_snapshot_1_h),
                            (select count(*) from ts.pending_hours),
                            (select count(*) from pg_stat_activity
                              where application_name = 'nxt-job-snapshot-meters'

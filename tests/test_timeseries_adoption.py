@@ -1,7 +1,7 @@
 """A legacy time-series database taken over in place: built by the legacy migrations
-(../shared/legacy/timeseries/build-legacy-ts.sh), holding rows in every legacy table, then
-stamped ts0001 (the baseline it already is) and migrated with ts0002 onwards, as
-`nxt db adopt` does.
+(../shared/legacy/timeseries/build-legacy-ts.sh) with the legacy-shaped data set and more rows
+in every legacy table, then adopted by `nxt db adopt`'s own code (nxt_cli.adopt: the baseline
+checked, ts0001 stamped, ts0002 onwards applied, every table counted and checksummed).
 
 - Plain PostgreSQL (`--plain --recreate`, where the legacy tables are plain tables): on the
   machine's PostgreSQL 15 at 127.0.0.1:5432, where the builder makes `legacy_ts_*` databases;
@@ -26,9 +26,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from alembic import command
 
 from nxt_cli import migrate
+from nxt_cli.adopt import adopt as adopt_plane
+from nxt_cli.adopt import timeseries_plane
 from nxt_cli.catalog import compare_baseline
 from nxt_cli.functions import import_main, module_name
 from timeseries.engine import engine_info, table_storage
@@ -36,27 +37,28 @@ from timeseries.migrations.baseline import TABLE_NAMES, TABLES
 
 from .conftest import ROOT, Seeded
 from .legacy_reference import legacy_answer, readings_text
-from .legacy_ts import PG15, T0, build, changed_since, fill, pg15_reason, snapshot
+from .legacy_ts import PG15, T0, build, changed_since, fill, require_pg15, snapshot
 
 pytestmark = pytest.mark.db
 
 FROM, TO = "2025-03-30T20:00:00.000Z", "2025-04-02T07:59:59.999Z"  # every filled hour
+# The data set's hourly snapshot (tests/legacy/README.md): 2026-09-30 23:00 to 2026-10-10 23:04.
+DATA_FROM, DATA_TO = "2026-09-30T00:00:00.000Z", "2026-10-11T00:00:00.000Z"
 
 
 def adopt(url: str) -> tuple[str | None, str | None]:
-    """What `nxt db adopt` does on the time-series plane: check, stamp ts0001, migrate."""
+    """`nxt db adopt` on the time-series plane; (revision before, after)."""
     with psycopg.connect(url) as conn:
-        found = compare_baseline(conn, TABLES, {})
-    assert found.problems == [], [str(p) for p in found.problems]
-    command.stamp(migrate.timeseries_alembic_config(url), "ts0001")
-    return migrate.migrate_timeseries(url)
+        assert compare_baseline(conn, TABLES, {}).problems == []
+    report = adopt_plane(url, timeseries_plane(), apply=True)
+    assert (report.status, report.stamped) == ("adopted", "ts0001"), report
+    assert report.changes == [] and report.removed == [], report  # its own census agrees
+    return report.stamped, migrate.timeseries_current_revision(url)
 
 
 @pytest.fixture
 def legacy_plain() -> Iterator[str]:
-    reason = pg15_reason()
-    if reason is not None:
-        pytest.skip(reason)
+    require_pg15()
     name = f"legacy_ts_tsb_{uuid.uuid4().hex[:10]}"
     url = PG15.rsplit("/", 1)[0] + f"/{name}"
     try:
@@ -84,7 +86,7 @@ def test_a_plain_legacy_database_is_adopted_without_changing_a_row(
     filled = fill(legacy_plain)
     assert len(filled) >= 15 and filled["meter_snapshot_1_h"] == 60
     before = snapshot(legacy_plain)
-    assert before["public.meter_snapshot_1_h"][1] == 60
+    assert before["public.meter_snapshot_1_h"][1] > 8000  # the data set's, and 60 more
     assert before["public.dcu_snapshot_15_min"][1] > 0  # the ex-aggregates hold rows too
 
     assert adopt(legacy_plain) == ("ts0001", "ts0003")
@@ -107,15 +109,19 @@ def test_a_plain_legacy_database_is_adopted_without_changing_a_row(
     # meter-consumption serves the legacy history at once, as the legacy function did.
     from .serving import serve
 
-    total, readings = legacy_answer(legacy_plain, FROM, TO, None, 1000, 0)
-    assert total > 30
     key = {"X-API-Key": functions_db.api_keys[0][1]}
     with serve(functions_db.url, legacy_plain, tmp_path / "serve.log") as served:
-        for url in ("/functions/v1/meter-consumption", "/functions/v1/meter-consumption-2"):
-            resp = served.api.get(url, params={"FROM": FROM, "TO": TO, "pageLimit": 1000},
-                                  headers=key)
-            assert resp.status_code == 200, resp.text
-            assert (resp.json()["total"], readings_text(resp.text)) == (total, readings)
+        for start, end, site, limit, offset in (
+                (FROM, TO, None, 1000, 0), (DATA_FROM, DATA_TO, None, 1000, 0),
+                (DATA_FROM, DATA_TO, None, 500, 4000), (DATA_FROM, DATA_TO, "oke-odo", 200, 0)):
+            total, readings = legacy_answer(legacy_plain, start, end, site, limit, offset)
+            assert total > 30
+            for url in ("/functions/v1/meter-consumption", "/functions/v1/meter-consumption-2"):
+                query = {"FROM": start, "TO": end, "pageLimit": limit, "offset": offset,
+                         **({"site": site} if site else {})}
+                resp = served.api.get(url, params=query, headers=key)
+                assert resp.status_code == 200, resp.text
+                assert (resp.json()["total"], readings_text(resp.text)) == (total, readings)
 
     # Going back is refused: the legacy services use these tables.
     with pytest.raises(Exception, match="built by the legacy system"):

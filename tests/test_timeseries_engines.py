@@ -4,9 +4,10 @@ One deterministic data set is loaded, through the functions' own code, into a na
 (partitioned PostgreSQL) plane and into a TimescaleDB one (the PGlite test server, marked
 `timescale`): ingest (`store`, resent batches, late readings and a backlog beyond the native
 partitions), the snapshot job (`build`, with counter resets, gaps, long gaps, hour and day
-boundaries across time zones), sync-orders, grid-daily, meter-consumption pages, freshness and
-maintenance. Each test checks the engine it runs on, and records what it saw: the second
-engine's run asserts that it saw exactly what the first one did (`_agree`).
+boundaries across time zones) into the legacy hourly snapshot, sync-orders into the legacy
+order snapshots, grid-daily into the legacy daily grid snapshot, meter-consumption pages,
+freshness and maintenance. Each test checks the engine it runs on, and records what it saw:
+the second engine's run asserts that it saw exactly what the first one did (`_agree`).
 
 The TimescaleDB server serves one connection at a time: every step opens one connection, uses
 it and closes it before the next one opens. The transactional plane (meters, grids, orders) is
@@ -72,12 +73,13 @@ GRIDS = (Grid(1, "Kisumu Hub", "Africa/Nairobi", 1), Grid(2, "Gbamu", "Africa/La
 # meter -> (external reference, grid, customer hidden from reporting)
 METERS = {101: ("NRB-101", 1, False), 102: ("LOS-102", 2, False), 103: ("LAX-103", 3, False),
           104: ("LOS-104", 2, True), 105: ("NRB-105", 1, False)}
-# (id, grid, meter, status, amount, currency, completed at)
-ORDERS = ((501, 1, 101, "COMPLETED", "500.00", "USD", h(22.5)),  # Nairobi: day A + 1
-          (502, 2, 102, "COMPLETED", "1000.00", "NGN", h(22.5)),  # Lagos: day A
-          (503, 2, 102, "COMPLETED", "250.50", "NGN", h(21)),
-          (504, 2, 104, "FAILED", "99.00", "NGN", h(21)),
-          (505, 3, 103, "COMPLETED", "20.00", "USD", h(7.5)))  # Los Angeles: day A - 1
+# (id, grid, meter, status, amount, currency, created at, hidden from reporting)
+ORDERS = ((501, 1, 101, "COMPLETED", 500.0, "USD", h(22.5), False),  # Nairobi: day A + 1
+          (502, 2, 102, "COMPLETED", 1000.0, "NGN", h(22.5), False),  # Lagos: day A
+          (503, 2, 102, "COMPLETED", 250.5, "NGN", h(21), False),
+          (504, 2, 104, "FAILED", 99.0, "NGN", h(21), False),
+          (506, 2, 102, "COMPLETED", 70.1, "NGN", h(21.5), True),  # hidden: not revenue
+          (505, 3, 103, "COMPLETED", 20.0, "USD", h(7.5), False))  # Los Angeles: day A - 1
 
 
 def _series(meter: int, start: float, end: float, step_min: int, counter: str, per_hour: str,
@@ -162,16 +164,22 @@ async def work(url: str) -> AsyncIterator[AsyncConnection[Any]]:
 
 @pytest.fixture(scope="module")
 def transactional(scratch: ScratchDatabases) -> Transactional:
+    """The transactional plane in the legacy schema (migrations/baseline.py), described as the
+    legacy writers leave it."""
     url = scratch.create("nxt_engines")
     migrate(url)
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         cur.executemany("insert into public.organizations (id, name) values (%s, %s)",
                         [(1, "Rift Solar"), (2, "Pacific Microgrids")])
-        cur.executemany("insert into public.grids (id, name, organization_id, timezone)"
-                        " values (%s, %s, %s, %s)", [(g.id, g.name, g.org, g.tz) for g in GRIDS])
+        # The legacy default hides a grid from reporting: these are visible.
+        cur.executemany("insert into public.grids (id, name, organization_id, timezone,"
+                        " is_hidden_from_reporting, kwh_tariff_essential_service,"
+                        " kwh_tariff_full_service, monthly_rental)"
+                        " values (%s, %s, %s, %s, false, %s, %s, 3100)",
+                        [(g.id, g.name, g.org, g.tz, 120.5 + g.id, 250.0) for g in GRIDS])
         org = {g.id: g.org for g in GRIDS}
-        cur.executemany("insert into public.dcus (id, external_reference, grid_id,"
-                        " rls_organization_id) values (%s, %s, %s, %s)",
+        cur.executemany("insert into public.dcus (id, external_reference, external_system,"
+                        " grid_id, rls_organization_id) values (%s, %s, 'CALIN', %s, %s)",
                         [(20 + g.id, f"DCU-{g.id}", g.id, g.org) for g in GRIDS])
         for meter, (ref, grid, hidden) in METERS.items():
             n = meter - 100
@@ -180,19 +188,23 @@ def transactional(scratch: ScratchDatabases) -> Transactional:
             cur.execute("insert into public.customers (id, account_id, grid_id,"
                         " is_hidden_from_reporting, rls_organization_id)"
                         " values (%s, %s, %s, %s, %s)", (30 + n, 10 + n, grid, hidden, org[grid]))
-            cur.execute("insert into public.connections (id, customer_id, rls_organization_id)"
-                        " values (%s, %s, %s)", (40 + n, 30 + n, org[grid]))
-            cur.execute("insert into public.meters (id, external_reference, meter_type,"
-                        " meter_phase, connection_id, dcu_id, power_limit_watts, is_cabin_meter,"
-                        " rls_organization_id) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            cur.execute("insert into public.connections (id, customer_id, currency,"
+                        " women_impacted, is_public, is_commercial, is_residential,"
+                        " rls_organization_id) values (%s, %s, 'NGN', %s, false, %s, %s, %s)",
+                        (40 + n, 30 + n, n, meter == 105, meter != 105, org[grid]))
+            cur.execute("insert into public.meters (id, external_reference, external_system,"
+                        " meter_type, meter_phase, connection_id, dcu_id, power_limit,"
+                        " is_cabin_meter, rls_organization_id)"
+                        " values (%s, %s, 'CALIN', %s, %s, %s, %s, %s, %s, %s)",
                         (meter, ref, "FS" if meter == 103 else "HPS",
                          "THREE_PHASE" if meter == 103 else "SINGLE_PHASE", 40 + n, 20 + grid,
                          1200 if meter == 105 else None, meter == 105, org[grid]))
         cur.executemany(
-            "insert into public.orders (id, historical_grid_id, meter_id, order_status,"
-            " meta_order_type, amount, currency, completed_at, rls_organization_id)"
-            " values (%s, %s, %s, %s, 'ENERGY_TOPUP', %s, %s, %s, %s)",
-            [(i, g, m, s, Decimal(a), c, t, org[g]) for i, g, m, s, a, c, t in ORDERS])
+            "insert into public.orders (id, historical_grid_id, order_status, meta_order_type,"
+            " amount, currency, created_at, meta_is_hidden_from_reporting, rls_organization_id,"
+            " meta_receiver_type, meta_receiver_id)"
+            " values (%s, %s, %s, 'ENERGY_TOPUP', %s, %s, %s, %s, %s, 'METER', %s)",
+            [(i, g, s, a, c, t, hidden, org[g], m) for i, g, m, s, a, c, t, hidden in ORDERS])
     return Transactional(url)
 
 
@@ -249,7 +261,7 @@ def _agree(aspect: str, engine: str, value: Any) -> None:
         assert seen["timescaledb"] == seen["native"], f"{aspect}: the engines differ"
 
 
-_HOURLY = [c.name for c in tables.metadata.tables["ts.meter_hourly"].columns]
+_HOURLY = [c.name for c in tables.meter_snapshot_1_h.columns]
 _READINGS = "select meter_id, ts, counter_kwh, power_w, voltage_v, credit_kwh, received_at" \
             " from ts.meter_readings order by meter_id, ts"
 
@@ -260,9 +272,14 @@ async def _rows(conn: AsyncConnection[Any], query: str, *params: Any) -> list[tu
 
 
 async def _hourly(conn: AsyncConnection[Any]) -> list[Row]:
-    cur = await conn.execute(f"select {', '.join(_HOURLY)} from ts.meter_hourly"
+    """The snapshot's rows, created_at as an aware UTC time (the table holds it without a
+    zone)."""
+    cur = await conn.execute(f"select {', '.join(_HOURLY)} from public.meter_snapshot_1_h"
                              " order by meter_id, created_at")
-    return [dict(zip(_HOURLY, r, strict=True)) for r in await cur.fetchall()]
+    rows = [dict(zip(_HOURLY, r, strict=True)) for r in await cur.fetchall()]
+    for row in rows:
+        row["created_at"] = row["created_at"].replace(tzinfo=UTC)
+    return rows
 
 
 def _values(row: Row | None) -> Row | None:
@@ -351,8 +368,8 @@ async def _load(plane: Plane, tx: Transactional) -> Run:
         hourly = await _hourly(ts)
         # The same hours recomputed from scratch, with the dimension the run loaded.
         recomputed = await apreview_hours(ts, *SPAN)
-        stored = await _rows(ts, f"select {', '.join(HOURLY_COLUMNS)} from ts.meter_hourly"
-                                 " order by meter_id, created_at")
+        stored = await _rows(ts, f"select {', '.join(HOURLY_COLUMNS)}"
+                                 " from public.meter_snapshot_1_h order by meter_id, created_at")
         readings_hourly = await _rows(ts, "select * from ts.readings_hourly"
                                           " order by meter_id, hour")
 
@@ -380,23 +397,24 @@ def _by_key(rows: list[Row]) -> dict[Key, Row]:
 
 # -- one schema ------------------------------------------------------------------------------
 
-# The relations of `ts` (views and partitioned parents, never native partitions); NOT NULL is
-# compared as is_nullable (PostgreSQL 18 also lists it in pg_constraint, 17 does not).
-_TS_TABLES = ("select relname from pg_class where relnamespace = 'ts'::regnamespace"
-              " and not relispartition")
+# The relations of `ts` and the legacy tables of `public` (views and partitioned parents,
+# never native partitions); NOT NULL is compared as is_nullable (PostgreSQL 18 also lists it in
+# pg_constraint, 17 does not).
+_PLANE = ("select oid from pg_class where not relispartition and (relnamespace ="
+          " 'ts'::regnamespace or (relnamespace = 'public'::regnamespace and relname in"
+          " ('meter_snapshot_1_h', 'order_snapshots', 'grid_business_snapshot_1_d')))")
 _SCHEMA_QUERIES = {
-    "columns": "select table_name, column_name, data_type, numeric_precision, numeric_scale,"
-               " is_nullable, column_default, is_identity from information_schema.columns"
-               f" where table_schema = 'ts' and table_name in ({_TS_TABLES})"
-               " order by table_name, ordinal_position",
+    "columns": "select table_schema, table_name, column_name, data_type, numeric_precision,"
+               " numeric_scale, is_nullable, column_default, is_identity"
+               " from information_schema.columns"
+               f" where format('%I.%I', table_schema, table_name)::regclass in ({_PLANE})"
+               " order by table_schema, table_name, ordinal_position",
     "constraints": "select c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)"
-                   " from pg_constraint c where c.connamespace = 'ts'::regnamespace"
-                   " and c.contype <> 'n' and c.conrelid in (select oid from pg_class"
-                   " where relnamespace = 'ts'::regnamespace and not relispartition)"
+                   f" from pg_constraint c where c.contype <> 'n' and c.conrelid in ({_PLANE})"
                    " order by 1, 2",
-    "indexes": "select tablename, indexname, replace(indexdef, ' ON ONLY ', ' ON ')"
-               f" from pg_indexes where schemaname = 'ts' and tablename in ({_TS_TABLES})"
-               " order by 1, 2",
+    "indexes": "select schemaname, tablename, indexname, replace(indexdef, ' ON ONLY ', ' ON ')"
+               " from pg_indexes where format('%I.%I', schemaname, tablename)::regclass"
+               f" in ({_PLANE}) order by 1, 2, 3",
 }
 
 
@@ -407,8 +425,10 @@ async def _schema(url: str) -> dict[str, Any]:
 
 def test_one_schema_on_both_engines(plane: Plane) -> None:
     found = asyncio.run(_schema(plane.url))
-    assert ("meter_readings", "counter_kwh", "numeric", 14, 4, "NO", None, "NO") in (
+    assert ("ts", "meter_readings", "counter_kwh", "numeric", 14, 4, "NO", None, "NO") in (
         found["columns"])
+    assert ("public", "meter_snapshot_1_h", "consumption_kwh", "double precision", 53, None,
+            "YES", None, "NO") in found["columns"]
     _agree("schema", plane.engine, found)
 
 
@@ -456,29 +476,29 @@ def test_resets_gaps_and_hours(run: Run) -> None:
     rows = _by_key(run.hourly_first)
     # A pair across an hour boundary is split: meter 101's energy is all there, to 0.0001.
     m101 = [r for r in run.first if r.meter_id == 101]
-    total = sum(r["consumption_kwh"] for (m, _), r in rows.items() if m == 101)
+    total = sum(r["consumption_kwh_exact"] for (m, _), r in rows.items() if m == 101)
     assert total == m101[-1].counter_kwh - m101[0].counter_kwh
-    assert rows[(101, h(22))]["consumption_kwh"] > 0
+    assert rows[(101, h(22))]["consumption_kwh_exact"] > 0
     # The replacement meter starting at 17.5 kWh adds nothing: the pair across it is unknown.
     m102 = [r for r in run.first if r.meter_id == 102]
     old = [r for r in m102 if r.ts < h(25.1)]
     new = [r for r in m102 if r.ts > h(25.1)]
-    total = sum(r["consumption_kwh"] for (m, _), r in rows.items() if m == 102)
+    total = sum(r["consumption_kwh_exact"] for (m, _), r in rows.items() if m == 102)
     assert total == (old[-1].counter_kwh - old[0].counter_kwh
                      + new[-1].counter_kwh - new[0].counter_kwh)
     assert rows[(102, h(25))]["is_estimated"]
     in_hour = [r for r in m102 if h(25) <= r.ts < h(26)]
-    assert rows[(102, h(25))]["counter_kwh"] == in_hour[-1].counter_kwh  # its last reading
+    assert rows[(102, h(25))]["counter_kwh_exact"] == in_hour[-1].counter_kwh  # its last reading
     assert rows[(102, h(25))]["reading_count"] == len(in_hour)
     # Meter 103: a 3.5 h gap is spread and estimated; a 50 h one is unknown (NULL, not 0).
     assert all(rows[(103, h(x))]["is_estimated"] for x in range(12, 16))
     assert rows[(103, h(14))]["reading_count"] == 0
-    assert rows[(103, h(14))]["consumption_kwh"] > 0
+    assert rows[(103, h(14))]["consumption_kwh_exact"] > 0
     inside = [rows[(103, h(x))] for x in range(21, 70)]
-    assert all(r["consumption_kwh"] is None and not r["is_estimated"] for r in inside)
+    assert all(r["consumption_kwh_exact"] is None and not r["is_estimated"] for r in inside)
     # The dimension as the transactional plane described it.
     assert rows[(105, h(23))]["grid_name"] == "Kisumu Hub"
-    assert rows[(105, h(23))]["kwh_credit_available"] is not None
+    assert rows[(105, h(23))]["kwh_credit_available_exact"] is not None
     assert rows[(104, h(22))]["is_hidden_from_reporting"]
     assert rows[(103, h(8))]["meter_type"] == "FS"
 
@@ -497,8 +517,8 @@ def test_late_readings_rebuild_exactly_the_affected_hours(run: Run) -> None:
     # The backlog: its hours, then NULL hours up to the newer readings (a gap of 13 days).
     assert {k for k in changed if k[0] == 102} == {
         (102, h(x)) for x in range(BACKLOG + 6, 20)}
-    assert after[(102, h(BACKLOG + 7))]["consumption_kwh"] > 0
-    assert after[(102, h(BACKLOG + 12))]["consumption_kwh"] is None
+    assert after[(102, h(BACKLOG + 7))]["consumption_kwh_exact"] > 0
+    assert after[(102, h(BACKLOG + 12))]["consumption_kwh_exact"] is None
     # Rows outside the changed hours were not rewritten.
     assert all(after[k]["built_at"] == row["built_at"] for k, row in before.items()
                if k not in changed)
@@ -543,10 +563,11 @@ async def _pages(url: str) -> dict[str, Any]:
 def test_meter_consumption_pages(run: Run) -> None:
     pages = asyncio.run(_pages(run.url))
     visible = sorted((r["created_at"], r["meter_id"]) for r in run.hourly
-                     if not r["is_hidden_from_reporting"] and r["consumption_kwh"] is not None)
+                     if not r["is_hidden_from_reporting"]
+                     and r["consumption_kwh_exact"] is not None)
     assert pages["first"]["total"] == pages["all"]["total"] == len(visible)
     assert [(x["timestamp"], x["meterId"]) for x in pages["all"]["readings"]] == [
-        (t, METERS[m][0]) for t, m in visible]
+        (t.strftime("%Y-%m-%dT%H:%M:%S.000Z"), METERS[m][0]) for t, m in visible]
     assert pages["next"]["total"] is None
     assert pages["next"]["readings"] == pages["offset"]["readings"]  # cursor = offset paging
     assert pages["first"]["readings"] + pages["next"]["readings"] == pages["all"]["readings"][:40]
@@ -559,16 +580,24 @@ def test_meter_consumption_pages(run: Run) -> None:
 
 # Days inside the job's window whichever side of a local midnight it ran.
 DAYS = [(A + timedelta(days=d)).date() for d in range(-16, 3)]
+_DAILY_COLUMNS = ("grid_id", "created_at", "timezone", "grid_name", "organization_id",
+                  "organization_name", "hps_consumption_kwh", "fs_consumption_kwh",
+                  "total_consumption_kwh", "total_consumption_kwh_exact", "estimated_hours",
+                  "active_meter_count", "energy_topup_revenue", "energy_topup_revenue_exact",
+                  "energy_topup_currency", "completed_order_count", "connection_fee_revenue",
+                  "hps_tariff", "fs_tariff", "monthly_rental", "daily_rental", "customer_count",
+                  "total_meter_count", "hps_meter_count", "fs_meter_count",
+                  "residential_connection_count", "commercial_connection_count",
+                  "women_impacted_count", "cuf", "total_issue_count")
 
 
 async def _grid_daily(url: str) -> list[Row]:
     async with work(url) as conn:
         cur = await conn.execute(
-            "select grid_id, day, timezone, grid_name, organization_id, consumption_kwh,"
-            " estimated_hours, revenue, currency, active_meters, completed_orders"
-            " from ts.grid_daily where day = any(%s) order by grid_id, day", (DAYS,))
-        names = [d.name for d in cur.description or ()]
-        return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
+            f"select {', '.join(_DAILY_COLUMNS)} from public.grid_business_snapshot_1_d"
+            " where created_at = any(%s) order by grid_id, created_at",
+            ([datetime.combine(d, datetime.min.time()) for d in DAYS],))
+        return [dict(zip(_DAILY_COLUMNS, r, strict=True)) for r in await cur.fetchall()]
 
 
 def _local_day(t: datetime, tz: str) -> date:
@@ -577,34 +606,59 @@ def _local_day(t: datetime, tz: str) -> date:
 
 def test_grid_daily_days_follow_each_grids_zone(run: Run) -> None:
     assert run.daily["grids"] == len(GRIDS)
-    found = {(r["grid_id"], r["day"]): r for r in asyncio.run(_grid_daily(run.url))}
+    found = {(r["grid_id"], r["created_at"].date()): r for r in asyncio.run(_grid_daily(run.url))}
     assert set(found) == {(g.id, d) for g in GRIDS for d in DAYS}
+    yesterday = {g.id: (NOW.astimezone(ZoneInfo(g.tz)) - timedelta(days=1)).date()
+                 for g in GRIDS}
     for g in GRIDS:
         for d in DAYS:
             hours = [r for r in run.hourly
                      if r["grid_id"] == g.id and _local_day(r["created_at"], g.tz) == d]
             orders = [o for o in ORDERS if o[1] == g.id and o[3] == "COMPLETED"
-                      and _local_day(o[6], g.tz) == d]
+                      and not o[7] and _local_day(o[6], g.tz) == d]
             row = found[(g.id, d)]
-            assert row["timezone"] == g.tz and row["grid_name"] == g.name
-            assert row["consumption_kwh"] == sum(
-                (r["consumption_kwh"] or 0 for r in hours), Decimal(0)), (g.name, d)
+            assert (row["timezone"], row["grid_name"], row["organization_name"]) == (
+                g.tz, g.name, "Rift Solar" if g.org == 1 else "Pacific Microgrids")
+            # hidden meters count (the legacy sums every meter of the grid)
+            exact = sum((r["consumption_kwh_exact"] or 0 for r in hours), Decimal(0))
+            assert row["total_consumption_kwh_exact"] == exact, (g.name, d)
+            hps = sum((r["consumption_kwh_exact"] or 0 for r in hours
+                       if r["meter_type"] == "HPS"), Decimal(0))
+            fs = exact - hps
+            assert (row["hps_consumption_kwh"], row["fs_consumption_kwh"]) == (
+                float(round(hps, 2)), float(round(fs, 2)))
+            assert row["total_consumption_kwh"] == float(round(hps, 2)) + float(round(fs, 2))
             assert row["estimated_hours"] == sum(
-                1 for r in hours if r["is_estimated"] or r["consumption_kwh"] is None)
-            assert row["active_meters"] == len(
-                {r["meter_id"] for r in hours if (r["consumption_kwh"] or 0) > 0})
-            assert row["completed_orders"] == len(orders)
-            assert row["revenue"] == sum((Decimal(o[4]) for o in orders), Decimal(0))
+                1 for r in hours if r["is_estimated"] or r["consumption_kwh_exact"] is None)
+            assert row["active_meter_count"] == len(
+                {r["meter_id"] for r in hours if (r["consumption_kwh_exact"] or 0) > 0})
+            assert row["completed_order_count"] == len(orders)
+            revenue = sum((Decimal(repr(o[4])) for o in orders), Decimal(0))
+            assert (row["energy_topup_revenue_exact"], row["energy_topup_revenue"]) == (
+                revenue, float(revenue))
+            assert row["energy_topup_currency"] == (orders[0][5] if orders else None)
+            # The grid's state on its latest complete day only; nothing of the legacy's own
+            # columns (cuf, issues) is written.
+            if d == yesterday[g.id]:
+                assert (row["hps_tariff"], row["fs_tariff"], row["monthly_rental"]) == (
+                    pytest.approx(120.5 + g.id), 250.0, 3100.0)
+                meters = [m for m, (_, grid, _) in METERS.items() if grid == g.id]
+                assert row["total_meter_count"] == len(meters)
+                assert row["customer_count"] == len(
+                    [m for m in meters if not METERS[m][2]])  # hidden customers are not
+            else:
+                assert row["hps_tariff"] is None and row["customer_count"] is None
+            assert row["cuf"] is None and row["total_issue_count"] is None
     # 22:00 UTC on day A: already day A + 1 in Nairobi (+3), still day A in Lagos (+1).
     day = A.date()
-    assert found[(1, day)]["consumption_kwh"] == 0
-    assert found[(1, day + timedelta(days=1))]["consumption_kwh"] >= (
-        _by_key(run.hourly)[(101, h(22))]["consumption_kwh"])
-    assert found[(1, day + timedelta(days=1))]["revenue"] == Decimal("500.00")
-    assert found[(2, day)]["revenue"] == Decimal("1250.50")
-    assert found[(2, day)]["consumption_kwh"] >= _by_key(run.hourly)[(102, h(22))][
-        "consumption_kwh"] > 0
-    assert found[(3, day - timedelta(days=1))]["revenue"] == Decimal("20.00")  # 23:30 in LA
+    assert found[(1, day)]["total_consumption_kwh_exact"] == 0
+    assert found[(1, day + timedelta(days=1))]["total_consumption_kwh_exact"] >= (
+        _by_key(run.hourly)[(101, h(22))]["consumption_kwh_exact"])
+    assert found[(1, day + timedelta(days=1))]["energy_topup_revenue_exact"] == Decimal("500")
+    assert found[(2, day)]["energy_topup_revenue_exact"] == Decimal("1250.5")  # 506 is hidden
+    assert found[(2, day)]["total_consumption_kwh_exact"] >= _by_key(run.hourly)[(102, h(22))][
+        "consumption_kwh_exact"] > 0
+    assert found[(3, day - timedelta(days=1))]["energy_topup_revenue_exact"] == 20  # 23:30 LA
     _agree("grid_daily", run.engine, [list(r.values()) for r in found.values()])
 
 
@@ -622,10 +676,13 @@ def test_freshness_is_the_same(run: Run) -> None:
     assert run.synced["orders"] == len(ORDERS)
     found = {f.table: f for f in asyncio.run(_freshness(run.url))}
     assert {t: f.status for t, f in found.items()} == {
-        "meter_hourly": "stale", "order_snapshots": "ok", "grid_daily": "ok"}
-    assert found["meter_hourly"].newest_complete == h(73)
+        "meter_snapshot_1_h": "stale", "order_snapshots": "ok",
+        "grid_business_snapshot_1_d": "ok"}
+    # The newest hour with a consumption: 72 (its last reading, seconds past 72:00, closes a
+    # pair that reaches into it).
+    assert found["meter_snapshot_1_h"].newest_complete == h(73)
     _agree("freshness", run.engine, ({t: f.status for t, f in found.items()},
-                                     found["meter_hourly"].newest_complete))
+                                     found["meter_snapshot_1_h"].newest_complete))
 
 
 # -- maintenance (near the end: it drops and compresses) ------------------------------------
@@ -642,7 +699,7 @@ def test_maintenance(run: Run) -> None:
         conn.execute("insert into ts.meter_readings (meter_id, ts, counter_kwh)"
                      " values (101, %s, 1)", (OLD,))
         before = list_partitions(conn, "meter_readings")
-        hourly_before = {p.name for p in list_partitions(conn, "meter_hourly")}
+        hourly_before = {p.name for p in list_partitions(conn, "meter_snapshot_1_h")}
         readings_before = conn.execute(_READINGS).fetchall()
         info = engine_info(conn)
         assert info is not None
@@ -651,8 +708,9 @@ def test_maintenance(run: Run) -> None:
         readings = conn.execute(_READINGS).fetchall()
         create_meter_dim(conn)  # empty: compare the measures only
         recomputed = [r[:7] for r in preview_hours(conn, *SPAN)]
-        stored = conn.execute(f"select {', '.join(HOURLY_COLUMNS[:7])} from ts.meter_hourly"
-                              " order by meter_id, created_at").fetchall()
+        stored = conn.execute(f"select {', '.join(HOURLY_COLUMNS[:7])}"
+                              " from public.meter_snapshot_1_h order by meter_id, created_at"
+                              ).fetchall()
         readings_hourly = conn.execute("select * from ts.readings_hourly"
                                        " order by meter_id, hour").fetchall()
         compressed = (conn.execute("select count(*) filter (where is_compressed), count(*)"
@@ -667,9 +725,9 @@ def test_maintenance(run: Run) -> None:
                                          MAINT_NOW + timedelta(days=7))]
         assert [n for n in report["created"] if n.startswith("meter_readings")] == [
             n for n in ahead if n not in {p.name for p in before}]
-        months = [p.name for p in planned("meter_hourly", MAINT_NOW,
+        months = [p.name for p in planned("meter_snapshot_1_h", MAINT_NOW,
                                           MAINT_NOW + timedelta(days=31))]
-        assert [n for n in report["created"] if n.startswith("meter_hourly")] == [
+        assert [n for n in report["created"] if n.startswith("meter_snapshot_1_h")] == [
             n for n in months if n not in hourly_before]
         assert any(n.startswith("meter_readings") for n in report["created"])
         assert {p.name for p in after} >= set(ahead)
@@ -710,7 +768,8 @@ async def _after_maintenance(plane: Plane, tx: Transactional) -> dict[str, Any]:
         out["hourly"] = _without_built_at(await _hourly(ts))
         out["recomputed"] = await apreview_hours(ts, *SPAN)
         out["stored"] = await _rows(ts, f"select {', '.join(HOURLY_COLUMNS)}"
-                                        " from ts.meter_hourly order by meter_id, created_at")
+                                        " from public.meter_snapshot_1_h"
+                                        " order by meter_id, created_at")
     return out
 
 

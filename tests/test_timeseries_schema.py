@@ -80,7 +80,7 @@ def test_up_down_up_on_an_empty_database(scratch: ScratchDatabases) -> None:
     before, after = migrate.migrate_timeseries(url, engine="native")
     assert (before, after) == (None, migrate.timeseries_head_revision()) == (None, HEAD)
     first = _relations(url)
-    assert {f"ts.{n}" for n in ("engine_info", "meter_readings", "pending_hours",
+    assert {f"ts.{n}" for n in ("engine_info", "meter_readings", "pending_hours", "adoption",
                                 "job_watermarks", "job_runs", "readings_hourly",
                                 "alembic_version")} | LEGACY_TABLES == first["parents"]
     with psycopg.connect(url) as c:

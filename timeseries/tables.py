@@ -104,6 +104,17 @@ pending_hours = Table(
     Index("pending_hours_hour_idx", "hour"),
 )
 
+# One row once `nxt db adopt` took the database over from the legacy system (it writes it).
+adoption = Table(
+    "adoption", metadata,
+    Column("singleton", Boolean, primary_key=True, server_default=text("true")),
+    _tz("adopted_at", nullable=False, server_default=func.now()),
+    Column("baseline", Text, nullable=False),
+    Column("legacy_migration", Text),
+    Column("report", JSONB, nullable=False),
+    CheckConstraint("singleton", name="adoption_singleton_check"),
+)
+
 # Each job's progress. `job_runs` is a view of the same rows (an updatable one), so code that
 # names either reads and writes one set of rows.
 job_watermarks = Table(

@@ -79,18 +79,26 @@ select o.id, (o.created_at at time zone 'UTC'), o.amount, o.currency::text,
 """
 
 # One statement a batch. A row is updated only when the job wrote it (synced_at set) and the
-# order's version is not older than the one it holds; `inserted` tells new rows from updated.
+# order's version is not older than the one it holds. Returns (rows written, of which new):
+# the keys there before are read in the same snapshot (xmax, the usual tell, is not readable
+# from a partitioned table).
 _UPSERT = (
     "with batch as (select * from jsonb_to_recordset(%s::jsonb) as r("
-    + ", ".join(f"{n} {t}" for n, t in COLUMNS) + "))\n"
-    "insert into public.order_snapshots as s (" + ", ".join(_NAMES) + ", synced_at)\n"
+    + ", ".join(f"{n} {t}" for n, t in COLUMNS) + ")),\n"
+    "there as (select order_id, created_at from public.order_snapshots"
+    " join batch using (order_id, created_at)),\n"
+    "written as (insert into public.order_snapshots as s (" + ", ".join(_NAMES)
+    + ", synced_at)\n"
     "select " + ", ".join(_NAMES) + ", now() from batch\n"
     "on conflict (order_id, created_at) do update set "
     + ", ".join(f"{c} = excluded.{c}" for c in _NAMES[2:])
     + ", synced_at = now()\n"
     " where s.synced_at is not null"
     " and (s.updated_at is null or s.updated_at <= excluded.updated_at)\n"
-    "returning (xmax = 0) as inserted"
+    "returning order_id, created_at)\n"
+    "select (select count(*) from written),"
+    " (select count(*) from written w where not exists (select from there t"
+    " where t.order_id = w.order_id and t.created_at = w.created_at))"
 )
 
 _WATERMARK = "select watermark from ts.job_watermarks where job = 'sync-orders'"
@@ -136,13 +144,13 @@ async def sync(ts: Any, transactional: Any) -> dict[str, Any]:
         async with ts.transaction():
             await aensure_partitions(ts, "order_snapshots", min(created), max(created))
             cur = await ts.execute(_UPSERT, (batch,))
-            written = [r[0] for r in await cur.fetchall()]
+            written, new = (await cur.fetchone()) or (0, 0)
             # Each batch moves the watermark: a run stopped mid-way resumes from here.
             newest = max(newest, rows[-1][_UPDATED])
             await ts.execute(_SET_WATERMARK, (newest, Jsonb({"last_id": rows[-1][_ID]})))
         copied += len(rows)
-        inserted += sum(written)
-        kept += len(rows) - len(written)
+        inserted += new
+        kept += len(rows) - written
         after = (rows[-1][_UPDATED], rows[-1][_ID])
         if len(rows) < BATCH:
             break

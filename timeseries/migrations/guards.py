@@ -1,7 +1,8 @@
 """Checks the time-series revisions make before they change anything.
 
 A time-series database adopted from the legacy system (built by the legacy TypeORM migrations,
-which record themselves in `public.migrations`) is shared with the legacy services: its
+which record themselves in `public.migrations`; `nxt db adopt` records the adoption in
+`ts.adoption`) is shared with the legacy services: its
 snapshot tables hold their history and their writers keep writing them. No revision may go
 back on it: dropping the baseline would drop that history, dropping this project's columns
 would drop what the jobs recorded beside it. Every downgrade calls `refuse_on_legacy` first.
@@ -24,13 +25,22 @@ class LegacyDatabase(RuntimeError):
     pass
 
 
+_ADOPTED_SQL = "select to_regclass('ts.adoption') is not null"
+
+
 def is_legacy_database() -> bool:
-    return bool(op.get_bind().execute(text(_LEGACY_SQL)).scalar())
+    bind = op.get_bind()
+    if bind.execute(text(_LEGACY_SQL)).scalar():
+        return True
+    if not bind.execute(text(_ADOPTED_SQL)).scalar():
+        return False
+    return bool(bind.execute(text("select exists (select from ts.adoption)")).scalar())
 
 
 def refuse_on_legacy(what: str) -> None:
     if is_legacy_database():
         raise LegacyDatabase(
             f"refusing to {what}: this time-series database was built by the legacy system"
-            " (public.migrations) and its services still use it; its revisions go forward only"
+            " (public.migrations, or adopted: ts.adoption) and its services still use it; its"
+            " revisions go forward only"
         )

@@ -96,6 +96,16 @@ create table ts.pending_hours (
 );
 create index pending_hours_hour_idx on ts.pending_hours (hour);
 
+-- One row on a database `nxt db adopt` took over from the legacy system (it writes the row),
+-- none on a fresh one: downgrades refuse where it has one (timeseries/migrations/guards.py).
+create table ts.adoption (
+  singleton boolean primary key default true check (singleton),
+  adopted_at timestamptz not null default now(),
+  baseline text not null,
+  legacy_migration text,  -- the newest legacy TypeORM migration the database had applied
+  report jsonb not null
+);
+
 create table ts.job_watermarks (
   job text primary key,
   watermark timestamptz,
@@ -143,6 +153,7 @@ select time_bucket(interval '1 hour', ts) as hour, meter_id, count(*) as reading
 DOWN_SQL = """
 drop view if exists ts.job_runs;
 drop table if exists ts.job_watermarks;
+drop table if exists ts.adoption;
 drop table if exists ts.pending_hours;
 drop table if exists ts.meter_readings;
 drop table if exists ts.engine_info;
