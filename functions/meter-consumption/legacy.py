@@ -19,9 +19,9 @@ def js_timestamp(value: datetime) -> str:
     """`created_at` (UTC, without a zone) as JSON.stringify prints a Date:
     `YYYY-MM-DDTHH:MM:SS.mmmZ`. The driver reads the fraction as milliseconds,
     1000 * parseFloat(".ffffff"), and a Date truncates it; for the six digits PostgreSQL prints
-    that is exactly microsecond // 1000 (checked for all of them)."""
-    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
-            f"{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z")
+    that is exactly microsecond // 1000 (checked for all of them), which is what isoformat's
+    milliseconds are (it truncates too, and pads the year to four digits as a Date does)."""
+    return value.isoformat(timespec="milliseconds") + "Z"
 
 
 def js_round_kwh(numeric_text: str) -> int | float | None:
@@ -40,6 +40,11 @@ def js_round_kwh(numeric_text: str) -> int | float | None:
     x = float(numeric_text) * 1000
     if not math.isfinite(x):
         return None
-    rounded = math.floor(Fraction(x) + Fraction(1, 2))
+    whole = math.floor(x)
+    part = x - whole  # at most one rounding, far below 1e-6 while |x| < 2**31
+    if abs(part - 0.5) > 1e-6 and abs(x) < 2**31:
+        rounded = whole + (part > 0.5)
+    else:  # at or near a half: decided exactly
+        rounded = math.floor(Fraction(x) + Fraction(1, 2))
     value = rounded / 1000
     return int(value) if value.is_integer() and abs(value) < 1e21 else value
