@@ -556,6 +556,16 @@ def test_partition_functions_defer_to_timescaledb(ts_url: str) -> None:
         assert drop_expired(c, "meter_readings", _utc(2020, 1, 6)) == [chunks[0].name]
         assert list_partitions(c, "meter_readings") == []
         assert maintain(c)["created"] == []
+        # A legacy table's chunks (created_at without a zone, holding UTC) in UTC, whatever
+        # the session's zone.
+        assert ensure_partitions(c, "meter_snapshot_1_h", old, old) == []
+        c.execute("insert into public.meter_snapshot_1_h (created_at, meter_id)"
+                  " values ('2020-01-05 23:30', 1)")
+        c.execute("set timezone = 'America/Noronha'")
+        legacy = list_partitions(c, "meter_snapshot_1_h")
+        assert len(legacy) == 1 and legacy[0].upper - legacy[0].lower == timedelta(days=7)
+        assert legacy[0].lower <= _utc(2020, 1, 5, 23, 30) < legacy[0].upper
+        assert legacy[0].lower.astimezone(UTC).time() == datetime.min.time()
 
 
 @pytest.mark.timescale

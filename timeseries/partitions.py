@@ -279,13 +279,16 @@ _NATIVE_PARTITIONS = (
     " $re$FROM \\('([^']+)'\\) TO \\('([^']+)'\\)$re$) as b on true"
     " where i.inhparent = %s::regclass order by 2 nulls first, 1"
 )
+# The view reports a chunk's range as timestamptz; for a timestamp-without-time-zone column it
+# converts the bound through the session's TimeZone, so the query runs with TimeZone set to
+# UTC (the legacy tables hold UTC), and the caller's setting is put back right after.
 _CHUNKS = sql.SQL(
-    "select chunk_schema || '.' || chunk_name,"
-    " case when %s then range_start::timestamp at time zone 'UTC' else range_start end,"
-    " case when %s then range_end::timestamp at time zone 'UTC' else range_end end"
+    "select chunk_schema || '.' || chunk_name, range_start, range_end"
     " from timescaledb_information.chunks"
     " where hypertable_schema = %s and hypertable_name = %s order by range_start"
 )
+_UTC = "select current_setting('timezone'), set_config('timezone', 'UTC', true)"
+_ZONE_BACK = "select set_config('timezone', %s, true)"
 
 
 def _recorded(raw: psycopg.Connection[Any]) -> EngineInfo:
@@ -305,9 +308,10 @@ def list_partitions(conn: Any, table: str) -> list[Partition]:
                                                   upper=bound.format("b[2]")))
         rows = raw.execute(query, (spec.qualified,)).fetchall()
     else:
-        # Chunks of a timestamp-without-time-zone hypertable report their range as that type.
-        rows = raw.execute(_CHUNKS, (spec.naive, spec.naive, spec.schema, spec.table)
-                           ).fetchall()
+        with raw.transaction():
+            zone = raw.execute(_UTC).fetchone()[0]  # type: ignore[index]
+            rows = raw.execute(_CHUNKS, (spec.schema, spec.table)).fetchall()
+            raw.execute(_ZONE_BACK, (zone,))
     return [Partition(name, lower, upper) for name, lower, upper in rows]
 
 
