@@ -613,3 +613,39 @@ def test_table_definitions_match_on_timescaledb(ts_url: str) -> None:
                 (c.name, c.type.compile(dialect)) for c in table.columns], table.name
     finally:
         engine.dispose()
+
+
+def test_the_additions_never_hold_a_legacy_writer_for_long(scratch: ScratchDatabases) -> None:
+    """ts0003 alters the legacy tables under a short lock timeout, one table a transaction,
+    retrying: behind a long legacy transaction it waits, but a legacy writer that comes after
+    it waits at most one lock timeout, never until the long transaction ends."""
+    import time
+
+    from alembic import command
+
+    url = scratch.create("nxt_ts")
+    command.upgrade(migrate.timeseries_alembic_config(url, engine="native"), "ts0002")
+    done: list[object] = []
+    with psycopg.connect(url) as holder, psycopg.connect(url, autocommit=True) as writer:
+        holder.execute("select count(*) from public.meter_snapshot_1_h")  # a long reader
+        # A writer stuck behind the ALTER until the reader ends fails here instead of hanging.
+        writer.execute("set statement_timeout = '10s'")
+        migration = threading.Thread(target=lambda: done.append(
+            migrate.migrate_timeseries(url)))
+        migration.start()
+        time.sleep(0.5)  # the ALTER is queued behind the reader now
+        waits = []
+        for minute in range(3):
+            started = time.monotonic()
+            writer.execute("insert into public.meter_snapshot_1_h (created_at, meter_id)"
+                           " values (%s, 1)", (datetime(2026, 12, 1, 0, minute),))
+            waits.append(time.monotonic() - started)
+            time.sleep(1)
+        assert migration.is_alive() and done == []  # still waiting for the reader
+        holder.rollback()  # the long transaction ends
+        migration.join(60)
+    assert done == [("ts0002", "ts0003")]
+    assert max(waits) < 2.5, waits  # at most the 2 s lock timeout of one attempt
+    with psycopg.connect(url) as c:
+        assert c.execute("select count(*), count(built_at) from public.meter_snapshot_1_h"
+                         ).fetchone() == (3, 0)

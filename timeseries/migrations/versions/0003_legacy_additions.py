@@ -27,8 +27,10 @@ had the same one: the legacy sum does not say), built_at.
 
 Each ALTER takes an ACCESS EXCLUSIVE lock on its table (and each chunk) for a moment. Waiting
 for it behind a long legacy transaction would queue every legacy writer behind the ALTER, so
-each table is altered with a short lock_timeout and retried in a savepoint (which releases
-whatever it took) until it gets the lock, a table at a time in one short transaction.
+each table is altered in a transaction of its own, with a short lock_timeout, and retried until
+it gets the lock: the revision never holds one table's lock while waiting for another's (so it
+cannot close a lock cycle with a legacy writer), and a retry holds nothing. The steps are
+idempotent (`add column if not exists`): a revision stopped half way runs again whole.
 
 Revision ID: ts0003
 Revises: ts0002
@@ -86,33 +88,37 @@ ATTEMPTS = int(os.environ.get("TIMESERIES_ALTER_ATTEMPTS") or 30)
 
 
 def _alter(conn: psycopg.Connection, statement: sql.Composable) -> None:
+    """`statement` in a transaction of its own (the connection is in autocommit), retried
+    while the table's lock cannot be had within LOCK_TIMEOUT."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            with conn.transaction():  # a savepoint: a timed-out attempt releases its locks
+            with conn.transaction():
                 conn.execute("select set_config('lock_timeout', %s, true)", (LOCK_TIMEOUT,))
                 conn.execute(statement)
-                conn.execute("select set_config('lock_timeout', '0', true)")
             return
-        except errors.LockNotAvailable:
+        except (errors.LockNotAvailable, errors.DeadlockDetected):
             if attempt == ATTEMPTS:
                 raise
             time.sleep(min(attempt, 5))
 
 
+def _each_table(step: str) -> None:
+    """`step` (`add` or `drop`) on every table, one table a transaction."""
+    with op.get_context().autocommit_block():
+        conn = driver_connection(op.get_bind())
+        for table, columns in ADDITIONS.items():
+            changes = [sql.SQL("add column if not exists {} {}").format(
+                           sql.Identifier(name), sql.SQL(typ)) if step == "add"
+                       else sql.SQL("drop column if exists {}").format(sql.Identifier(name))
+                       for name, typ in columns]
+            _alter(conn, sql.SQL("alter table {} ").format(sql.Identifier("public", table))
+                   + sql.SQL(", ").join(changes))
+
+
 def upgrade() -> None:
-    conn = driver_connection(op.get_bind())
-    for table, columns in ADDITIONS.items():
-        # `if not exists`: a rerun after a failure part-way finds some columns there.
-        statement = sql.SQL("alter table {} ").format(sql.Identifier("public", table)) + sql.SQL(
-            ", ").join(sql.SQL("add column if not exists {} {}").format(
-                sql.Identifier(name), sql.SQL(typ)) for name, typ in columns)
-        _alter(conn, statement)
+    _each_table("add")
 
 
 def downgrade() -> None:
     refuse_on_legacy("drop this project's columns of the legacy snapshot tables")
-    conn = driver_connection(op.get_bind())
-    for table, columns in ADDITIONS.items():
-        _alter(conn, sql.SQL("alter table {} ").format(sql.Identifier("public", table))
-               + sql.SQL(", ").join(sql.SQL("drop column if exists {}").format(
-                   sql.Identifier(name)) for name, _ in columns))
+    _each_table("drop")
