@@ -131,14 +131,16 @@ def fill(url: str, rows: int = 60) -> dict[str, int]:
             if kind in ("m", "v") or table == "migrations" or schema == "tsdb_stub":
                 continue
             cols = [c for c in columns(conn, schema, table) if not c[3]]
-            statement = sql.SQL("insert into {} ({}) values ({})").format(
+            row = sql.SQL("({})").format(
+                sql.SQL(", ").join(sql.SQL("%s::") + sql.SQL(c[1]) for c in cols))
+            # One statement of many rows: the TimescaleDB test server can stall on the
+            # pipeline executemany would send.
+            statement = sql.SQL("insert into {} ({}) values {}").format(
                 sql.Identifier(schema, table),
                 sql.SQL(", ").join(sql.Identifier(c[0]) for c in cols),
-                sql.SQL(", ").join(sql.SQL("%s::") + sql.SQL(c[1]) for c in cols))
-            with conn.cursor() as cur:
-                cur.executemany(statement, [[_value(table, name, typ, null, i)
-                                             for name, typ, null, _ in cols]
-                                            for i in range(rows)])
+                sql.SQL(", ").join([row] * rows))
+            conn.execute(statement, [_value(table, name, typ, null, i)
+                                     for i in range(rows) for name, typ, null, _ in cols])
             counts[table] = rows
         for schema, view, kind in rels:
             if kind == "m":

@@ -81,6 +81,7 @@ async def _page(url: str, **query: Any) -> dict[str, Any]:
         return await queries.page(conn, models.ConsumptionQuery(**query))
 
 
+@pytest.mark.legacy
 def test_a_plain_legacy_database_is_adopted_without_changing_a_row(
         legacy_plain: str, functions_db: Seeded, tmp_path: Path) -> None:
     filled = fill(legacy_plain)
@@ -131,6 +132,7 @@ def test_a_plain_legacy_database_is_adopted_without_changing_a_row(
     assert changed_since(before, legacy_plain) == {}
 
 
+@pytest.mark.legacy
 def test_after_adoption_the_build_writes_beside_the_legacy_rows(legacy_plain: str) -> None:
     from timeseries.hourly import build_hours, create_meter_dim
     from timeseries.partitions import ensure_partitions
