@@ -199,13 +199,25 @@ def functions_db(scratch: ScratchDatabases) -> Iterator[Seeded]:
 
 
 @pytest.fixture(scope="session")
-def functions_ts(scratch: ScratchDatabases) -> str:
-    """The time-series plane beside functions_db: migrated (native engine), no readings."""
+def functions_ts(scratch: ScratchDatabases, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The time-series plane beside functions_db: migrated (native engine), no readings; in
+    adopted mode a legacy time-series database (the legacy TypeORM schema) adopted with it."""
     from nxt_cli.migrate import migrate_timeseries
 
+    if adopted_mode():
+        from .legacy_support import adopt_json, build_timeseries, drop
+
+        tx: Seeded = request.getfixturevalue("functions_db")
+        url = build_timeseries("legacy_ts_functions", data=False)
+        try:
+            adopt_json(tx.url, url)
+            yield url
+        finally:
+            drop(url)
+        return
     url = scratch.create("nxt_functions_ts")
     migrate_timeseries(url, engine="native")
-    return url
+    yield url
 
 
 @dataclass(frozen=True)

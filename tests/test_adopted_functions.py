@@ -315,6 +315,15 @@ def test_legacy_writers_keep_their_triggers_and_defaults(stack: Stack) -> None:
         assert order[:2] == (-1.0, "PENDING")  # the legacy defaults
         # The exact twins say what the doubles hold: 0.1 + 0.2 is not 0.3 in double precision.
         assert order[2:] == (Decimal("0.30000000000000004"), Decimal(-1))
+        # An order a legacy writer changes without setting updated_at (its TypeORM entity
+        # declares it a creation date) still moves in the sync's watermark.
+        before = conn.execute("select updated_at from orders where id = %s",
+                              (dataset.FIRST_ORDER_ID,)).fetchone()
+        conn.execute("update orders set external_reference = 'changed by a legacy writer'"
+                     " where id = %s", (dataset.FIRST_ORDER_ID,))
+        after = conn.execute("select updated_at from orders where id = %s",
+                             (dataset.FIRST_ORDER_ID,)).fetchone()
+        assert after > before
         conn.execute("update wallets set balance = 1234.5600000000002 where id = %s",
                      (dataset.OPERATOR_WALLET_ID,))
         assert conn.execute("select balance_exact, balance_exact::float8 = balance from wallets"

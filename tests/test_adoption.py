@@ -109,7 +109,7 @@ def test_adoption_loses_and_changes_no_row(adopted: Adopted) -> None:
     assert report["status"] == "adopted" and report["recognised"] == "legacy"
     assert report["stamped"] == "0002"
     assert [r.split()[0] for r in report["applied"]] == ["0003", "0004", "0005", "0006",
-                                                         "0007", "0008"]
+                                                         "0007", "0008", "0009", "0010"]
     assert report["changes"] == [] and report["removed"] == []
     assert report["rows_before"] == report["rows_after"]
     # Every table of the database, counted and checksummed independently of the report.

@@ -224,17 +224,22 @@ async def insert_topup(conn: AsyncConnection[Any], body: CreateOrder, meter: dic
 # The order's row lock serializes concurrent transitions of one order: the losers wait, then
 # find it no longer in a status they may leave. `lock_session` is the legacy order loop's
 # claim on an order or wallet it is processing: such rows are left to it.
+# FOR NO KEY UPDATE (what an UPDATE of these rows takes anyway), not FOR UPDATE: it does not
+# conflict with the KEY SHARE locks that inserting an order or a transaction takes on the
+# rows its foreign keys point to. With FOR UPDATE, a completion holding the banking system's
+# wallet and waiting for a meter's wallet deadlocked with an order being created for that
+# meter, which held its wallet KEY SHARE and waited for the banking system's.
 LOCK_ORDER_SQL = """
 select o.order_status::text, o.lock_session, o.meta_order_type::text, o.sender_wallet_id,
        o.receiver_wallet_id, """ + AMOUNT + """, o.rls_organization_id
-  from public.orders o where o.id = %s for update
+  from public.orders o where o.id = %s for no key update
 """
 # Both wallets, locked in id order so that two transfers between the same wallets cannot
 # deadlock (every top-up shares the banking system's wallet).
 LOCK_WALLETS_SQL = """
 select w.id, coalesce(w.balance_exact, app.exact(w.balance)), w.lock_session, w.meter_id,
        w.identifier
-  from public.wallets w where w.id = any(%s) order by w.id for update
+  from public.wallets w where w.id = any(%s) order by w.id for no key update
 """
 TARIFF_SQL = """
 select m.deleted_at is not null or g.deleted_at is not null, m.meter_type::text,
