@@ -24,15 +24,16 @@ import pytest
 
 from .conftest import Api
 from .legacy import dataset
+from .legacy_reference import legacy_answer, readings_text
 from .legacy_support import (
     adopt_json,
     as_role,
+    build_timeseries,
     build_transactional,
     drop,
     legacy_token,
     require_legacy_server,
     rows,
-    url_of,
 )
 from .serving import serve
 
@@ -58,6 +59,7 @@ class Stack:
     url: str
     ts_url: str
     api: Api
+    reports: list[dict[str, Any]]
 
     def service(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api.token(role='service_role')}"}
@@ -65,22 +67,29 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Both legacy databases, with the data set, adopted by one `nxt db adopt --yes` and
+    served."""
     require_legacy_server()
-    from nxt_cli.migrate import migrate_timeseries
-
     url = build_transactional("legacy_served")
-    ts_name = f"legacy_ts_served_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(url_of("postgres"), autocommit=True) as conn:
-        conn.execute(f'create database "{ts_name}"')
-    ts_url = url_of(ts_name)
+    ts_url = build_timeseries("legacy_ts_served")
     try:
-        adopt_json(url)
-        migrate_timeseries(ts_url, engine="native")
+        reports = adopt_json(url, ts_url)
         log: Path = tmp_path_factory.mktemp("adopted") / "serve.log"
         with serve(url, ts_url, log) as served:
-            yield Stack(url, ts_url, served.api)
+            yield Stack(url, ts_url, served.api, reports)
     finally:
         drop(url, ts_url)
+
+
+def test_one_adopt_takes_both_planes(stack: Stack) -> None:
+    planes = {r["plane"]: r for r in stack.reports}
+    assert set(planes) == {"transactional", "time-series"}
+    for report in planes.values():
+        assert report["status"] == "adopted" and report["changes"] == []
+        assert report["removed"] == [] and report["rows_before"] == report["rows_after"]
+    assert planes["time-series"]["stamped"] == "ts0001"
+    for table, count in dataset.TS_ROW_COUNTS.items():
+        assert planes["time-series"]["rows_after"][f"public.{table}"] == count, table
 
 
 def lender() -> dict[str, str]:
@@ -171,6 +180,37 @@ def test_the_legacy_plain_text_keys_work_at_once(stack: Stack, key: str, header:
     assert resp.status_code == status, resp.text
     if status == 200:
         assert set(resp.json()) >= {"total", "offset", "pageLimit", "readings"}
+
+
+HISTORY = ("2026-09-30T00:00:00.000Z", "2026-10-11T00:00:00.000Z")
+
+
+@pytest.mark.parametrize("url", [CONSUMPTION, "/functions/v1/meter-consumption-2"])
+@pytest.mark.parametrize("site", [None, *dataset.SITE_SPELLINGS])
+def test_the_legacy_history_is_served_to_the_legacy_client(stack: Stack, url: str,
+                                                           site: str | None) -> None:
+    """The data aggregator's client, as it calls the legacy function: its plain-text key in
+    `Authorization: Bearer`, FROM/TO in JavaScript's format, paging by offset. Every page is
+    the legacy function's answer on the adopted history, byte for byte."""
+    params: dict[str, Any] = {"FROM": HISTORY[0], "TO": HISTORY[1], "pageLimit": 1000}
+    if site:
+        params["site"] = site
+    headers = {"Authorization": f"Bearer {dataset.API_KEY_AGGREGATOR}"}
+    offset, seen = 0, 0
+    while True:
+        resp = stack.api.http.get(url, headers=headers, params={**params, "offset": offset})
+        assert resp.status_code == 200, resp.text
+        total, expected = legacy_answer(stack.ts_url, HISTORY[0], HISTORY[1], site, 1000, offset)
+        assert resp.json()["total"] == total
+        assert readings_text(resp.text) == expected, (url, site, offset)
+        seen += len(resp.json()["readings"])
+        offset += 1000
+        if offset >= total:
+            break
+    if site is None:
+        assert seen == dataset.REPORTABLE_SNAPSHOT_ROWS
+    else:
+        assert seen == dataset.REPORTABLE_SNAPSHOT_ROWS_BY_SITE[dataset.SITE_SPELLINGS[site]]
 
 
 def test_a_key_issued_by_a_legacy_writer_after_adoption_works(stack: Stack) -> None:
