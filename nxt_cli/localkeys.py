@@ -28,10 +28,15 @@ def local_jwt_secret(env: MutableMapping[str, str] | None = None) -> str:
     """The configured secret, else the public local one, which it then puts in `env` (default:
     this process's environment) so the functions this tool starts verify with it too."""
     from shared.credentials import resolve_jwt_secret
-    from shared.settings import Settings
+    from shared.settings import Settings, SettingsError
 
     env = os.environ if env is None else env
-    configured = resolve_jwt_secret(Settings.from_env(env), env)
+    try:
+        configured = resolve_jwt_secret(Settings.from_env(env), env)
+    except SettingsError:
+        # Another setting is malformed: the functions say so on every request, and must
+        # still verify tokens with the secret they are given.
+        configured = env.get(ENV) or env.get("JWT_SECRET") or None
     if configured:
         return configured
     env[ENV] = supabase_local_jwt_secret()
