@@ -159,6 +159,13 @@ def test_naive_timestamps_mean_utc_and_both_ends_are_included(
     ({"TO": "2027-06-01T00:00:00Z"}, "at most 93 days"),
     ({"cursor": "not-a-cursor"}, "cursor"),
     ({"cursor": "MTox", "offset": "5"}, "cursor"),
+    # Attack finding 5: forged cursors whose parts overflow what the database takes (the
+    # first, a meter past bigint in the old format, answered 500).
+    ({"cursor": "MTc2NDAwMDAwMDo5OTk5OTk5OTk5OTk5OTk5OTk5OQ"}, "cursor"),
+    ({"cursor": "dXM6MTc2NDAwMDAwMDAwMDAwMDo5OTk5OTk5OTk5OTk5OTk5OTk5OQ"}, "cursor"),
+    ({"cursor": "dXM6MTc2NDAwMDAwMDAwMDAwMDoyMTQ3NDgzNjQ4"}, "cursor"),
+    ({"cursor": "dXM6OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk6MQ"}, "cursor"),
+    ({"cursor": "dXM6LTk5OTk5OTk5OTk5OTk5OTk5OjE"}, "cursor"),
 ])
 def test_bad_parameters_are_400(api: Api, functions_db: Seeded, extra: dict[str, str],
                                 word: str) -> None:
