@@ -3,6 +3,7 @@ time-series plane: one statement that reads the batch's JSON, checks it and inse
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
@@ -40,9 +41,13 @@ with batch as materialized ({_BATCH}
                                   having count(*) > 1) twice) as broken
     from batch
 ), inserted as (
+  -- In key order, whatever order the batch came in: two overlapping batches then meet on
+  -- their first common key, and the later waits for the earlier, instead of each holding a
+  -- key the other needs (in opposite orders they deadlocked, 8 pairs out of 8).
   insert into ts.meter_readings (meter_id, ts, counter_kwh, power_w, voltage_v, credit_kwh)
   select meter_id, ts, counter_kwh, power_w, voltage_v, credit_kwh from batch
    where (select broken from verdict) = 0
+   order by meter_id, ts
   on conflict (meter_id, ts) do nothing
   returning meter_id, ts
 ), queued as (
@@ -72,6 +77,9 @@ async def store(conn: AsyncConnection[Any], batch: str, oldest: datetime,
     return None if broken else list(duplicates)
 
 
+TRANSIENT_RETRIES = 3
+
+
 class _Refused(Exception):
     """Rolls back a write that must not commit."""
 
@@ -83,24 +91,34 @@ async def store_batch(batch: str, oldest: datetime, newest: datetime,
     made ahead by the maintenance job; a batch that reaches past them (a backfill) makes its
     own and is written again. None: something in the batch is wrong, nothing was written
     (an unknown meter, the checks, or a date the schema let through such as February 30)."""
-    for attempt in (1, 2):
+    unknown = asyncio.ensure_future(unknown_meters)  # awaited once, whatever the retries
+    partitions_made = False
+    for attempt in range(1, TRANSIENT_RETRIES + 2):
         try:
             async with timeseries().work(statement_timeout_ms=20_000) as conn:  # < deadline
                 duplicates = await store(conn, batch, oldest, newest)
-                if duplicates is None or await unknown_meters:
+                if duplicates is None or await asyncio.shield(unknown):
                     raise _Refused
                 return duplicates
         except _Refused:
             return None
         except errors.CheckViolation as exc:
-            if attempt == 2 or "no partition" not in str(exc):
+            if partitions_made or "no partition" not in str(exc):
                 raise
         except errors.DataError:
             return None
+        except (errors.DeadlockDetected, errors.SerializationFailure):
+            # A conflict with a concurrent writer, not an outage: the batch is written again
+            # (it is idempotent), and only after a few losses does it fail (as 503).
+            if attempt > TRANSIENT_RETRIES:
+                raise
+            await asyncio.sleep(0.05 * attempt)
+            continue
         from timeseries.partitions import aensure_partitions
 
         async with timeseries().work() as conn:
             await aensure_partitions(conn, "meter_readings", *await span(conn, batch))
+        partitions_made = True
     raise AssertionError("unreachable")
 
 
