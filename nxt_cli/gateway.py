@@ -50,9 +50,48 @@ class Gateway:
                 return
 
 
-async def _json(send: Any, status: int, body: dict[str, Any]) -> None:
+class ServiceRoleOnly:
+    """A scheduled job's route, locally: only a service-role JWT may run it.
+
+    Deployed, a job is a Pub/Sub-triggered function that IAM keeps private; the local gateway
+    would otherwise run it for anyone who can reach the port (its config says verify_jwt =
+    false: it has no caller). `nxt dev` runs jobs through `nxt invoke`, not this route; the
+    route is for running one by hand, as the service role.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not await _is_service_role(scope):
+            await _json(send, 401, {"error": "a scheduled job: send a service-role JWT to run"
+                                    " it by hand (or use `nxt invoke`)"},
+                        [(b"www-authenticate", b"Bearer")])
+            return
+        await self.app(scope, receive, send)
+
+
+async def _is_service_role(scope: Scope) -> bool:
+    from shared.auth import AuthError, AuthUnavailable, bearer_token
+    from shared.credentials import jwt_verifier
+
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+               for k, v in scope.get("headers", [])}
+    token = bearer_token(headers.get("authorization"))
+    if token is None:
+        return False
+    try:
+        claims = await jwt_verifier().averify(token)
+    except (AuthError, AuthUnavailable):
+        return False
+    return claims.get("role") == "service_role"
+
+
+async def _json(send: Any, status: int, body: dict[str, Any],
+                headers: list[tuple[bytes, bytes]] | None = None) -> None:
     payload = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode())]})
+                            (b"content-length", str(len(payload)).encode()),
+                            *(headers or [])]})
     await send({"type": "http.response.body", "body": payload})

@@ -252,7 +252,7 @@ def build_gateway(root: object = None) -> tuple[object, list[str]]:
     from pathlib import Path
 
     from nxt_cli.functions import function_sources, load
-    from nxt_cli.gateway import Gateway
+    from nxt_cli.gateway import Gateway, ServiceRoleOnly
     from nxt_cli.stack import config_path, project_root
     from shared.supabase_config import load_config
 
@@ -268,7 +268,10 @@ def build_gateway(root: object = None) -> tuple[object, list[str]]:
             continue
         if not config.function(name).enabled:
             continue
-        apps[name] = load(source, name).app
+        loaded = load(source, name)
+        # A job (a CloudEvent target) runs here for the service role only (finding 8).
+        is_job = getattr(getattr(loaded.module, loaded.target, None), "__nxt_schedule__", None)
+        apps[name] = ServiceRoleOnly(loaded.app) if is_job else loaded.app
     return Gateway(apps), sorted(apps)
 
 

@@ -173,3 +173,22 @@ def test_claims_naming_another_organization_are_judged_by_the_account(
             "select id from customers where rls_organization_id = %s and account_id is not null"
             " and not is_hidden_from_reporting", (DEV_A_ID,))}
     assert {e["id"] for e in body["entries"]} <= mine and body["total"] > 0
+
+
+@pytest.mark.db
+def test_the_local_gateway_runs_a_job_for_the_service_role_only(api: Api) -> None:
+    """Attack finding 8: a CloudEvent POST with ce-* headers to a job's route ran the job for
+    anyone who could reach `nxt serve`'s port."""
+    event = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "//attacker",
+             "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+             "content-type": "application/json"}
+    body = {"message": {"data": "e30="}}
+    before = api.log_path.read_text().count("job freshness-check:")
+    for headers in (event, {**event, "Authorization": f"Bearer {api.token(OPERATOR_ID)}"},
+                    {**event, "Authorization": "Bearer not-a-token"}):
+        resp = api.post("/functions/v1/freshness-check", headers=headers, json=body)
+        assert resp.status_code == 401, resp.text
+    assert api.log_path.read_text().count("job freshness-check:") == before
+    ran = api.post("/functions/v1/freshness-check", json=body,
+                   headers={**event, "Authorization": f"Bearer {api.token(role='service_role')}"})
+    assert ran.status_code == 200, ran.text
