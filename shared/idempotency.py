@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
@@ -123,6 +124,37 @@ async def finish(conn: AsyncConnection[Any], key: str, status: int, body: Any) -
     return Response(text, status, media_type="application/json")
 
 
-async def release(db: Database, caller: Caller, key: str) -> None:
+async def _release(db: Database, caller: Caller, key: str) -> None:
     async with db.transaction(caller.role, dict(caller.claims)) as conn:
         await conn.execute(_RELEASE, (key,))
+
+
+# Releases that could not reach the database, retried in the background (held here so the
+# tasks are not garbage-collected while they wait).
+_RETRYING: set[asyncio.Task[None]] = set()
+
+
+async def release(db: Database, caller: Caller, key: str) -> None:
+    """Give the key back after a failed request, so a corrected retry may use it. Never raises:
+    when the database cannot be reached (the failure was an outage), the release is retried in
+    the background until the claim would go stale anyway, so a client retrying after the
+    outage is not refused with 409 for STALE_SECONDS."""
+    try:
+        await _release(db, caller, key)
+    except Exception:
+        task = asyncio.create_task(_release_later(db, caller, key))
+        _RETRYING.add(task)
+        task.add_done_callback(_RETRYING.discard)
+
+
+async def _release_later(db: Database, caller: Caller, key: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STALE_SECONDS
+    delay = 0.25
+    while loop.time() < deadline:
+        await asyncio.sleep(delay)
+        try:
+            await _release(db, caller, key)
+            return
+        except Exception:  # still unreachable: try again, a little later
+            delay = min(delay * 2, 5.0)

@@ -612,3 +612,51 @@ def test_requests_answer_within_their_deadline_while_the_database_is_frozen(
             log = (tmp_path / "serve.log").read_text()
             assert "request exceeded its deadline" in log
             assert "unhandled exception" not in log and "never retrieved" not in log, log
+
+
+def test_a_key_whose_request_died_in_an_outage_is_free_once_the_database_is_back(
+        stack: Stack) -> None:
+    """Attack finding 9: a top-up that failed in an outage could not give its Idempotency-Key
+    back (the database was gone), so its retry answered 409 for the 60 s the claim takes to go
+    stale. The release is now retried in the background: the retry succeeds soon after the
+    database is back."""
+    import threading
+    import uuid
+
+    meter = stack.meters[42]
+    key = f"outage-{uuid.uuid4()}"
+    body = {"meter_id": meter, "amount": "123.00", "currency": "NGN",
+            "payment_method": "USSD", "payment_channel": "USSD"}
+    headers = service_headers(stack, **{"Idempotency-Key": key})
+    api = stack.served.api
+    # Hold the banking wallet so the top-up, once it has claimed its key, waits at its foreign
+    # key check; the database then stops under it.
+    blocker = psycopg.connect(stack.planes.url)
+    blocker.execute("select 1 from wallets where identifier = 'BANKING_SYSTEM' for update")
+    answers: list[httpx.Response] = []
+    sender = threading.Thread(target=lambda: answers.append(
+        httpx.post(api.base_url + ORDERS, json=body, headers=headers, timeout=60)))
+    sender.start()
+    wait_until(lambda: rows(stack.planes.url, "select count(*) from app.idempotency_keys"
+                                              " where key = %s", (key,))[0][0] == 1,
+               10, "the key claimed")
+    stack.db.stop()
+    blocker.close()
+    sender.join()
+    assert answers and answers[0].status_code == 503, answers
+    stack.db.start()
+    resp: list[httpx.Response] = []
+
+    def retried() -> bool:
+        resp[:] = [httpx.post(api.base_url + ORDERS, json=body, headers=headers, timeout=30)]
+        return resp[0].status_code == 201
+
+    wait_until(retried, STALE_AFTER_OUTAGE, "the retry with the same key created the order")
+    assert rows(stack.planes.url, "select count(*) from orders where receiver_wallet_id ="
+                                  " (select id from wallets where meter_id = %s)"
+                                  " and amount_exact = 123.00 and created_at > now() - interval"
+                                  " '5 minutes'", (meter,))[0][0] == 1
+
+
+# Well under the 60 s a claim takes to go stale: the background release gets there first.
+STALE_AFTER_OUTAGE = 20
