@@ -327,3 +327,30 @@ def test_overlapping_batches_in_opposite_orders_never_deadlock(
         assert all(200 <= s < 300 for s in statuses), statuses
         assert stored(functions_ts, meters, start) == 960
     assert api.log_path.read_text().count("database unavailable") == log_before
+
+
+def test_one_batch_spans_at_most_a_month_of_readings(api: Api, functions_db: Seeded,
+                                                     functions_ts: str) -> None:
+    """Attack finding 9: one ingest of two readings 399 days apart made 385 partitions in one
+    call. A batch's readings now span at most 31 days (a partition per day, 32 at most); the
+    later row is named, and nothing is written or created."""
+    meter = live_meters(functions_db, 1)[0]
+    old, new = hour_start(399), hour_start(1)
+
+    def partitions() -> int:
+        with psycopg.connect(functions_ts) as conn:
+            return conn.execute("select count(*) from pg_inherits"
+                                " where inhparent = 'ts.meter_readings'::regclass").fetchone()[0]  # type: ignore[index]
+
+    before = partitions()
+    rows = [{"meter_id": meter, "ts": t.isoformat(), "counter_kwh": str(c)}
+            for t, c in ((old, 1), (new, 2))]
+    resp = send(api, rows)
+    assert resp.status_code == 422, resp.text
+    [row] = resp.json()["rows"]
+    assert row["index"] == 1 and "at most 31 days" in row["errors"][0]
+    assert partitions() == before
+    assert stored(functions_ts, [meter], old) == 0
+    edge = [{"meter_id": meter, "ts": t.isoformat(), "counter_kwh": str(c)}
+            for t, c in ((new - timedelta(days=31), 1), (new, 2))]
+    assert send(api, edge).status_code == 200

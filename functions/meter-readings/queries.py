@@ -12,6 +12,8 @@ from psycopg import AsyncConnection, errors
 
 from shared.db import timeseries
 
+from .validation import MAX_SPAN
+
 # The ids of the batch that are not live meters (usually none, so almost nothing comes back);
 # the ids go as one binary array, not as 10,000 numbers in text.
 _UNKNOWN_METERS = """
@@ -38,7 +40,8 @@ with batch as materialized ({_BATCH}
 ), verdict as (
   select count(*) filter (where ts < %(oldest)s or ts > %(newest)s)
          + (select count(*) from (select meter_id, ts from batch group by 1, 2
-                                  having count(*) > 1) twice) as broken
+                                  having count(*) > 1) twice)
+         + (max(ts) - min(ts) > %(max_span)s)::int as broken
     from batch
 ), inserted as (
   -- In key order, whatever order the batch came in: two overlapping batches then meet on
@@ -72,7 +75,8 @@ async def store(conn: AsyncConnection[Any], batch: str, oldest: datetime,
                 newest: datetime) -> list[int] | None:
     """Write the readings that are new; returns the indexes of those already stored, or None
     (and writes nothing) if a reading is outside [oldest, newest] or a key comes twice."""
-    cur = await conn.execute(_STORE, {"batch": batch, "oldest": oldest, "newest": newest})
+    cur = await conn.execute(_STORE, {"batch": batch, "oldest": oldest, "newest": newest,
+                                      "max_span": MAX_SPAN})
     broken, duplicates = await cur.fetchone() or (1, [])
     return None if broken else list(duplicates)
 

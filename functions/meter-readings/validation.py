@@ -20,6 +20,11 @@ from .models import MAX_BATCH, PlainBatch, Reading, ReadingBatch, Row
 FUTURE_SKEW = timedelta(minutes=5)
 # Older than the raw retention: the maintenance job would drop it again at once.
 MAX_AGE = timedelta(days=400)
+# How far apart the readings of one batch may be. A native database makes a partition per day
+# of readings on demand: a batch spanning the whole retention made ~400 tables in one request.
+# A meter's upload, or a day-by-day backfill, spans far less; a longer backlog goes in batches
+# of at most this span (each then creates at most 32 partitions).
+MAX_SPAN = timedelta(days=31)
 
 RowErrors = dict[int, list[str]]
 
@@ -149,6 +154,16 @@ def check_rows(rows: list[Row | None], errors: RowErrors, unknown_meters: set[in
         twin = first_seen.setdefault(key, index)
         if twin != index:
             found[index].append(f"meter_id, ts: same meter and time as row {twin}")
+    # Over the rows whose clocks are otherwise fine (one already named too old is not also
+    # the reason its batch spans too long).
+    timed = [(row.ts, index) for index, row in enumerate(rows) if row is not None
+             and now - MAX_AGE <= row.ts <= now + FUTURE_SKEW]
+    if timed:
+        (oldest, first), (newest, last) = min(timed), max(timed)
+        if newest - oldest > MAX_SPAN:
+            found[last].append(
+                f"ts: {(newest - oldest).days} days after row {first}; the readings of one batch"
+                f" span at most {MAX_SPAN.days} days: send the rest in another batch")
     return dict(sorted(found.items()))
 
 
@@ -157,4 +172,5 @@ def report(errors: RowErrors, received: int) -> dict[str, Any]:
             "rows": [{"index": i, "errors": e} for i, e in errors.items()]}
 
 
-__all__ = ["MAX_BATCH", "Batch", "check_rows", "explain", "parse_batch", "read_batch", "report"]
+__all__ = ["MAX_BATCH", "MAX_SPAN", "Batch", "check_rows", "explain", "parse_batch", "read_batch",
+           "report"]
