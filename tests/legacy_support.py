@@ -26,7 +26,22 @@ from shared.auth import mint_token
 
 from .conftest import ROOT, TEST_JWT_SECRET
 
-LEGACY = ROOT.parent / "shared" / "legacy"
+
+def find_legacy() -> Path:
+    """The folder of the legacy builders (`shared/legacy`, beside the checkout in the workplace;
+    never part of this repository): NXT_LEGACY_DIR, else `shared/legacy` beside the checkout or
+    beside any folder above it, else the workplace's own (CI clones the repository elsewhere)."""
+    explicit = os.environ.get("NXT_LEGACY_DIR")
+    candidates = [Path(explicit)] if explicit else []
+    candidates += [parent / "shared" / "legacy" for parent in ROOT.parents]
+    candidates.append(Path("/work/shared/legacy"))
+    for candidate in candidates:
+        if (candidate / "build-legacy-db.sh").is_file():
+            return candidate
+    return candidates[0]
+
+
+LEGACY = find_legacy()
 DATA = ROOT / "tests" / "legacy" / "data"
 # The legacy builders take PGHOST/PGPORT/PGUSER; NXT_LEGACY_PG_URL overrides the default.
 ADMIN_URL = os.environ.get("NXT_LEGACY_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

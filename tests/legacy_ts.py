@@ -21,8 +21,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-BUILDER = Path(__file__).resolve().parents[2] / "shared" / "legacy" / "timeseries" \
-    / "build-legacy-ts.sh"
+from .legacy_support import LEGACY
+
+BUILDER = LEGACY / "timeseries" / "build-legacy-ts.sh"
 DATA = Path(__file__).resolve().parent / "legacy" / "data" / "timeseries.sql"
 PG15 = "postgresql://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2025, 3, 30, 20)  # UTC, as the legacy tables hold it: across a month's end
