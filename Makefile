@@ -27,11 +27,13 @@ install: $(STAMP) $(TSDB_STAMP)
 dev: install
 	$(BIN)/nxt dev
 
-# Static checks: style, config.toml agrees with functions/, OpenAPI documents are current.
+# Static checks: style, config.toml agrees with functions/ and every revision declares what it
+# must, the OpenAPI documents and the schema changelog are current.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/nxt check
 	$(BIN)/nxt openapi --check
+	$(BIN)/nxt db changelog --check
 
 # The whole suite; CI runs exactly this.
 test: install lint

@@ -14,6 +14,10 @@ function's own table through ``function_settings`` (cached, located via $NXT_SUP
 The imports therefore run in a child process (``python -m nxt_cli.check``) pointed at the config
 being checked: no cache, registry or module state of this process is involved, and a module that
 breaks at import cannot take the checker down.
+
+It also checks the declarations the schema change flow relies on (nxt_cli.revisions): every
+time-series revision says what it means for retention and backfill, and both halves of a change
+to both planes name each other.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ class Problem:
     line: int | None
     message: str
     fix: str
+    path: str | None = None  # the file at fault, when it is not the config (a revision)
 
 
 @dataclass
@@ -101,7 +106,7 @@ class Report:
         shown = _display(self.config)
         out = []
         for p in self.problems:
-            where = f"{shown}:{p.line}" if p.line else shown
+            where = p.path or (f"{shown}:{p.line}" if p.line else shown)
             if p.function is not None:
                 subject = f"[{_table(p.function)}]" + (f" {p.key}: " if p.key else ": ")
             else:
@@ -112,11 +117,18 @@ class Report:
             out.append(f"nxt check: cannot read {shown}; nothing was checked")
         elif self.problems:
             count = len(self.problems)
-            out.append(f"nxt check: {count} problem{'s' if count > 1 else ''}: {shown} and "
-                       f"{functions_dir}/ disagree ({len(self.functions)} functions checked)")
+            in_revisions = sum(1 for p in self.problems if p.path)
+            where = [] if count == in_revisions else [
+                f"{shown} and {functions_dir}/ disagree ({len(self.functions)} functions"
+                " checked)"]
+            if in_revisions:
+                where.append(f"{in_revisions} in the revisions")
+            out.append(f"nxt check: {count} problem{'s' if count > 1 else ''}: "
+                       + "; ".join(where))
         else:
             out.append(f"nxt check: {shown} and {functions_dir}/ agree"
-                       f" ({len(self.functions)} functions: {', '.join(self.functions)})")
+                       f" ({len(self.functions)} functions: {', '.join(self.functions)});"
+                       " every revision declares what it must")
         return out
 
 
@@ -146,11 +158,13 @@ def run(config: str | None = None, functions_dir: str | None = None,
 
 
 def check(config_path: Path, functions_dir: Path,
-          env: Mapping[str, str] | None = None) -> Report:
-    """Compare the config with the function directories.
+          env: Mapping[str, str] | None = None,
+          revision_locations: dict[str, Path] | None = None) -> Report:
+    """Compare the config with the function directories, and check the revisions.
 
     ``env`` stands in for os.environ: the environment the functions run in, used both to resolve
-    ``env(...)`` values and to import the functions.
+    ``env(...)`` values and to import the functions. ``revision_locations`` (plane -> a copy of
+    its migrations directory) stands in for the project's own.
     """
     environ = os.environ if env is None else env
     report = Report(config=config_path, functions_dir=functions_dir)
@@ -184,7 +198,15 @@ def check(config_path: Path, functions_dir: Path,
     for name in report.functions:
         report.problems += _check_function(config, functions_dir, name, tables, sources,
                                            probes.get(name), environ)
+    report.problems += _revision_problems(revision_locations)
     return report
+
+
+def _revision_problems(locations: dict[str, Path] | None) -> list[Problem]:
+    from nxt_cli.revisions import declaration_findings
+
+    return [Problem(None, None, None, f.message, f.fix, path=_display(f.path))
+            for f in declaration_findings(locations)]
 
 
 def _check_function(config: SupabaseConfig, functions_dir: Path, name: str,

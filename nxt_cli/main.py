@@ -11,26 +11,9 @@ import threading
 from collections.abc import Sequence
 
 
-def _cmd_db_migrate(args: argparse.Namespace) -> int:
-    from nxt_cli.migrate import LegacyDatabase, migrate
-    from nxt_cli.stack import database_url
-
-    with database_url() as url:
-        try:
-            before, after = migrate(url)
-            if before == after:
-                print(f"transactional plane: up to date at revision {after}")
-            else:
-                print(f"transactional plane: migrated {before or 'empty'} -> {after}")
-            _migrate_timeseries(url)
-        except LegacyDatabase as refused:
-            print(f"nxt db migrate: {refused}", file=sys.stderr)
-            return 1
-    return 0
-
-
 def _migrate_timeseries(url: str) -> str | None:
     """Migrate the time-series plane that goes with `url`; returns its URL (None: it has none)."""
+    from nxt_cli.dbcommands import say_migrated
     from nxt_cli.migrate import migrate_timeseries
     from nxt_cli.stack import timeseries_database_url
 
@@ -38,11 +21,7 @@ def _migrate_timeseries(url: str) -> str | None:
     if ts_url is None:
         print("time-series plane: skipped (DATABASE_URL is not local; set TIMESERIES_DATABASE_URL)")
         return None
-    before, after = migrate_timeseries(ts_url)
-    if before == after:
-        print(f"time-series plane: up to date at revision {after}")
-    else:
-        print(f"time-series plane: migrated {before or 'empty'} -> {after}")
+    say_migrated("time-series", *migrate_timeseries(ts_url))
     return ts_url
 
 
@@ -203,6 +182,8 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with database_url() as url:
+        if _refuse_remote_migrations(url):
+            return 1
         before, after = migrate(url)
         print(f"transactional plane: revision {after}" +
               ("" if before == after else f" (migrated from {before or 'empty'})"))
@@ -223,6 +204,29 @@ def _cmd_dev(args: argparse.Namespace) -> int:
                 run_jobs_now=args.run_jobs_now)
     print("stopped.", flush=True)
     return 0
+
+
+def _refuse_remote_migrations(url: str) -> bool:
+    """`nxt dev` migrates its own databases; one elsewhere is migrated only deliberately."""
+    from nxt_cli.migrate import (
+        current_revision,
+        head_revision,
+        is_local,
+        timeseries_current_revision,
+        timeseries_head_revision,
+    )
+    from nxt_cli.stack import timeseries_database_url
+
+    ts_url = timeseries_database_url(url, create=False)
+    behind = [] if is_local(url) or current_revision(url) == head_revision() else ["transactional"]
+    if ts_url and not is_local(ts_url) and (
+            timeseries_current_revision(ts_url) != timeseries_head_revision()):
+        behind.append("time-series")
+    if behind:
+        print(f"nxt dev: the {' and '.join(behind)} database is not on this machine and has"
+              " pending revisions; `nxt dev` applies none there: run `nxt db plan`, then"
+              " `nxt db migrate --yes`", file=sys.stderr)
+    return bool(behind)
 
 
 def _seed_telemetry(url: str, ts_url: str) -> None:
@@ -381,13 +385,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from nxt_cli import dbcommands
+
     parser = argparse.ArgumentParser(prog="nxt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    db = sub.add_parser("db", help="the transactional database").add_subparsers(
-        dest="db_command", required=True)
-    db.add_parser("migrate", help="apply pending migrations (a no-op when up to date)"
-                  ).set_defaults(func=_cmd_db_migrate)
+    db = sub.add_parser("db", help="the databases of both planes: schema changes, adoption,"
+                        " demo data").add_subparsers(dest="db_command", required=True)
+    dbcommands.register(db)
     p = db.add_parser("adopt", help="take over a legacy database in place (both planes):"
                       " check the baseline, stamp it, apply the later revisions, report")
     p.add_argument("--yes", action="store_true",

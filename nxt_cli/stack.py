@@ -63,6 +63,20 @@ def display_url(url: str) -> str:
     return url
 
 
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be read as a database URL, without quoting any of it (a malformed URL
+    is most often a password with an unescaped character); None when it can."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError):
+        return ("not a valid database URL (is the port a number? are special characters of"
+                " the password percent-encoded?)")
+    return None
+
+
 TIMESERIES_SUFFIX = "_timeseries"
 
 
@@ -84,13 +98,27 @@ def timeseries_database_url(url: str, env: Mapping[str, str] | None = None, *,
         return explicit
     if not is_local(url):
         return None
-    parts = urlsplit(url)
-    name = (parts.path.lstrip("/") or "postgres") + TIMESERIES_SUFFIX
+    name = _timeseries_name(url)
     if create:
         _create_database(url, name)
     elif not _database_exists(url, name):
         return None
-    return urlunsplit(parts._replace(path=f"/{name}"))
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def _timeseries_name(url: str) -> str:
+    return (urlsplit(url).path.lstrip("/") or "postgres") + TIMESERIES_SUFFIX
+
+
+def existing_timeseries_url(url: str) -> str | None:
+    """timeseries_database_url(url, create=False), for commands that only read and must
+    report an unreachable server rather than fail on it: the URL the plane would have then."""
+    import psycopg
+
+    try:
+        return timeseries_database_url(url, create=False)
+    except psycopg.OperationalError:
+        return urlunsplit(urlsplit(url)._replace(path=f"/{_timeseries_name(url)}"))
 
 
 def _database_exists(url: str, name: str) -> bool:

@@ -253,3 +253,28 @@ def test_legacy_writers_keep_writing_during_adoption_and_their_rows_are_explaine
             assert change["why"].startswith("written by other sessions while adopting"), change
         assert all(r.split(":")[0] in ("DeadlockDetected", "LockNotAvailable")
                    for r in report["retries"]), report["retries"]
+
+
+def test_status_and_plan_of_a_legacy_database_before_and_after_adoption(
+        pristine: str, adopted: Adopted) -> None:
+    import json
+
+    waiting = nxt(["db", "status", "--json"], pristine)
+    assert waiting.returncode == 1, waiting.stdout + waiting.stderr
+    tx = json.loads(waiting.stdout)[0]
+    assert (tx["state"], tx["current"]) == ("legacy", None)
+    # What adoption applies after stamping the baseline: never the baseline itself.
+    revisions = [p["revision"] for p in tx["pending"]]
+    assert (revisions[0], revisions[-1]) == ("0003", migrate.head_revision())
+    text = nxt(["db", "status"], pristine).stdout
+    assert "legacy, not adopted: run `nxt db adopt`" in text
+    plan = nxt(["db", "plan"], pristine)
+    assert plan.returncode == 1 and "`nxt db adopt` takes it over" in plan.stdout
+    assert "create" not in plan.stdout.lower()
+
+    done = nxt(["db", "status", "--json"], adopted.url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    tx = json.loads(done.stdout)[0]
+    assert (tx["state"], tx["current"], tx["pending"]) == ("adopted", migrate.head_revision(), [])
+    assert "adopted from the legacy system" in nxt(["db", "status"], adopted.url).stdout
+    assert nxt(["db", "plan"], adopted.url).returncode == 0

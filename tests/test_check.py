@@ -164,7 +164,7 @@ def test_good_project_passes(project: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == [
         f"nxt check: {project / 'supabase' / 'config.toml'} and {project / 'functions'}/ agree"
-        " (2 functions: meter-push, reports)"
+        " (2 functions: meter-push, reports); every revision declares what it must"
     ]
 
 
@@ -392,7 +392,8 @@ def test_json_output(project: Path) -> None:
     assert data["functions"] == ["ghost", "meter-push", "reports"]
     assert [(p["function"], p["key"]) for p in data["problems"]] == [
         ("ghost", None), ("meter-push", "verify_jwt")]
-    assert all(set(p) == {"function", "key", "line", "message", "fix"} for p in data["problems"])
+    assert all(set(p) == {"function", "key", "line", "message", "fix", "path"}
+               for p in data["problems"])
     in_process = check(project / "supabase" / "config.toml", project / "functions")
     assert data == in_process.to_json()
 
@@ -426,8 +427,7 @@ def test_an_alias_serving_its_own_target_passes(project: Path) -> None:
     add_alias(project)
     result = nxt_check(project)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1].endswith(
-        "(3 functions: meter-push, meter-push-2, reports)")
+    assert "(3 functions: meter-push, meter-push-2, reports);" in result.stdout.splitlines()[-1]
 
 
 def test_an_alias_whose_main_py_lacks_its_target_is_drift(project: Path) -> None:

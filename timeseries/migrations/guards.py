@@ -44,3 +44,28 @@ def refuse_on_legacy(what: str) -> None:
             " (public.migrations, or adopted: ts.adoption) and its services still use it; its"
             " revisions go forward only"
         )
+
+
+class EngineUnknown(RuntimeError):
+    pass
+
+
+def target_engine() -> str:
+    """The engine the revision is for: "timescaledb" or "native".
+
+    Online, the one ts0002 recorded in ts.engine_info; offline (`nxt db plan`), the planned
+    target's, which the plan takes from that same record or from `--engine`.
+    """
+    from alembic import context
+
+    planned = context.config.attributes.get("timeseries_engine")
+    if context.is_offline_mode():
+        if planned not in ("timescaledb", "native"):
+            raise EngineUnknown("planning offline needs the target's engine: pass --engine")
+        return str(planned)
+    from timeseries.engine import engine_info
+
+    info = engine_info(op.get_bind())
+    if info is None:
+        raise EngineUnknown("ts.engine_info is missing: revision ts0002 records the engine")
+    return info.engine

@@ -44,6 +44,13 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+RETENTION = ("none: the legacy snapshot tables keep every row; nothing drops their chunks or"
+             " partitions")
+BACKFILL = ("none on a fresh database (the tables start empty); an adopted one is stamped, not"
+            " run, so its history stays as the legacy writers wrote it")
+NOT_PLANNABLE = ("detects the engine (and installs TimescaleDB where it chooses it) on the live"
+                 " database before it knows which tables to create")
+
 
 def upgrade() -> None:
     conn = driver_connection(op.get_bind())

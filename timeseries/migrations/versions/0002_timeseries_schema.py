@@ -53,6 +53,14 @@ down_revision = "ts0001"
 branch_labels = None
 depends_on = None
 
+RETENTION = ("raw readings (ts.meter_readings) are kept for TIMESERIES_RAW_RETENTION (400 days by"
+             " default): a retention policy on TimescaleDB, timeseries.partitions.maintain on"
+             " native partitions; the snapshot tables are not touched")
+BACKFILL = ("none: it creates the ts schema empty; snapshots of history come from"
+            " `nxt backfill snapshots` once readings are ingested")
+NOT_PLANNABLE = ("detects the engine and its features on the live database, and creates the first"
+                 " partitions around the time it runs")
+
 # Filled in per engine: "partition by range (...)" on native, nothing on TimescaleDB (the
 # table becomes a hypertable afterwards).
 TABLES_SQL = """

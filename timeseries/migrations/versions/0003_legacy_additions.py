@@ -54,6 +54,13 @@ down_revision = "ts0002"
 branch_labels = None
 depends_on = None
 
+RETENTION = "none: it adds nullable columns; no row is dropped and no policy changes"
+BACKFILL = ("none required: rows written before stay NULL in the new columns, which the readers"
+            " treat as a legacy row; `nxt backfill snapshots --from ... --to ...` fills them for"
+            " a range where raw readings are still kept")
+NOT_PLANNABLE = ("alters each table in a transaction of its own with a short lock_timeout,"
+                 " retried until it gets the lock: a loop on the live database, not a script")
+
 ADDITIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "meter_snapshot_1_h": (
         ("consumption_kwh_exact", "numeric(14, 4)"),

@@ -1,0 +1,154 @@
+"""The schema change flow of `nxt db`: new, status, plan, changelog, and a deliberate migrate.
+
+Applying revisions to a database that is not on this machine is a deliberate step, never a
+side effect: `nxt db migrate` prints the plan there and applies nothing without `--yes`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+PLANE_CHOICES = ("transactional", "timeseries", "both")
+ENGINE_CHOICES = ("timescaledb", "native")
+CHANGELOG = Path(__file__).resolve().parent.parent / "migrations" / "CHANGELOG.md"
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from nxt_cli.revisions import new_revisions
+    from nxt_cli.stack import project_root
+
+    try:
+        paths = new_revisions(args.message, args.plane)
+    except ValueError as exc:
+        print(f"nxt db new: {exc}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(f"wrote {path.relative_to(project_root())}")
+    if args.plane != "transactional":
+        print("fill in RETENTION and BACKFILL of the time-series revision: `nxt check` fails"
+              " until they say something")
+    print("then `nxt db changelog` (make lint checks it is current)")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from nxt_cli.stack import database_url, existing_timeseries_url
+    from nxt_cli.status import exit_code, status
+
+    with database_url() as url:
+        planes = status(url, existing_timeseries_url(url))
+    if args.json:
+        print(json.dumps([p.as_dict() for p in planes], indent=2))
+    else:
+        print("\n".join(line for p in planes for line in p.lines()))
+    return exit_code(planes)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from nxt_cli.plan import exit_code, plan
+    from nxt_cli.stack import database_url, existing_timeseries_url
+
+    with database_url() as url:
+        plans = plan(url, existing_timeseries_url(url), engine=args.engine)
+    if args.json:
+        print(json.dumps([p.as_dict() for p in plans], indent=2))
+    else:
+        print("\n".join(p.text() for p in plans), end="")
+    return exit_code(plans)
+
+
+def cmd_changelog(args: argparse.Namespace) -> int:
+    from nxt_cli.revisions import changelog
+
+    text = changelog()
+    if args.check:
+        current = CHANGELOG.read_text() if CHANGELOG.exists() else ""
+        if current != text:
+            print(f"{CHANGELOG.relative_to(CHANGELOG.parent.parent)} is stale: run"
+                  " `nxt db changelog` and commit it", file=sys.stderr)
+            return 1
+        print("migrations/CHANGELOG.md is current")
+        return 0
+    CHANGELOG.write_text(text)
+    print("wrote migrations/CHANGELOG.md")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from nxt_cli.migrate import LegacyDatabase, is_local, migrate, migrate_timeseries
+    from nxt_cli.stack import database_url, timeseries_database_url, url_problem
+
+    with database_url() as url:
+        problems = [f"{name}: {problem}" for name, value in (
+            ("DATABASE_URL", url), ("TIMESERIES_DATABASE_URL", os.environ.get(
+                "TIMESERIES_DATABASE_URL", ""))) if value and (problem := url_problem(value))]
+        if problems:
+            print("nxt db migrate: " + "; ".join(problems) + "; nothing was changed",
+                  file=sys.stderr)
+            return 2
+        ts_url = timeseries_database_url(url)  # created here when local and missing
+        remote = not all(is_local(u) for u in (url, ts_url) if u)
+        if remote and not args.yes:
+            return _plan_only(url, ts_url)
+        try:
+            before, after = migrate(url)
+            say_migrated("transactional", before, after)
+            if ts_url is None:
+                print("time-series plane: skipped (DATABASE_URL is not local; set"
+                      " TIMESERIES_DATABASE_URL)")
+            else:
+                say_migrated("time-series", *migrate_timeseries(ts_url))
+        except LegacyDatabase as refused:
+            print(f"nxt db migrate: {refused}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def say_migrated(plane: str, before: str | None, after: str | None) -> None:
+    if before == after:
+        print(f"{plane} plane: up to date at revision {after}")
+    else:
+        print(f"{plane} plane: migrated {before or 'empty'} -> {after}")
+
+
+def _plan_only(url: str, ts_url: str | None) -> int:
+    from nxt_cli.plan import plan
+
+    plans = plan(url, ts_url)
+    print("\n".join(p.text() for p in plans), end="")
+    if any(p.revisions or p.refused for p in plans):
+        print("\nnothing applied: the database is not on this machine; read the plan, take a"
+              " backup, then re-run `nxt db migrate --yes`", file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(db: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = db.add_parser("migrate", help="apply pending revisions of both planes (a no-op when up"
+                      " to date; on a database that is not local, the plan unless --yes)")
+    p.add_argument("--yes", action="store_true",
+                   help="apply to a database that is not on this machine")
+    p.set_defaults(func=cmd_migrate)
+    p = db.add_parser("new", help="write a revision from the template, in the owning path")
+    p.add_argument("message", help="what the change does (the revision's first line)")
+    p.add_argument("--plane", required=True, choices=PLANE_CHOICES,
+                   help="both: one revision per plane, each naming the other")
+    p.set_defaults(func=cmd_new)
+    p = db.add_parser("status", help="per plane: database, engine, adopted or fresh, revision,"
+                      " pending (exit 0 up to date, 1 pending, 2 unreachable)")
+    p.add_argument("--json", action="store_true", help="print one JSON array instead")
+    p.set_defaults(func=cmd_status)
+    p = db.add_parser("plan", help="the SQL each pending revision would run, changing nothing"
+                      " (exit 0 complete, 1 incomplete, 2 unreachable)")
+    p.add_argument("--engine", choices=ENGINE_CHOICES,
+                   help="the time-series target's engine (default: the one it recorded)")
+    p.add_argument("--json", action="store_true", help="print one JSON array instead")
+    p.set_defaults(func=cmd_plan)
+    p = db.add_parser("changelog", help="write migrations/CHANGELOG.md from the revisions")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 when the file is stale")
+    p.set_defaults(func=cmd_changelog)

@@ -1,0 +1,281 @@
+"""The schema change flow (`nxt db new`, `nxt check`'s revision rules, `changelog`, `status`,
+`plan`, a deliberate `migrate`) on real databases. Revisions written by a test go into copies
+of the migration directories, never into the project's own.
+
+A database "not on this machine" is the test server reached through a host name that is not
+local (`db.example.test`) with libpq's `hostaddr=127.0.0.1`: the commands see a remote URL,
+the connection still goes to loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from alembic import command
+
+from nxt_cli import migrate
+from nxt_cli.check import check
+from nxt_cli.plan import plan_plane
+from nxt_cli.revisions import changelog, declaration_findings, history, new_revisions, plane_config
+
+from .conftest import ROOT, ScratchDatabases
+from .legacy_support import nxt
+
+pytestmark = pytest.mark.db
+
+CHANGELOG = ROOT / "migrations" / "CHANGELOG.md"
+
+
+def _copies(tmp_path: Path) -> dict[str, Path]:
+    ignore = shutil.ignore_patterns("__pycache__")
+    return {"transactional": Path(shutil.copytree(ROOT / "migrations", tmp_path / "tx",
+                                                  ignore=ignore)),
+            "timeseries": Path(shutil.copytree(ROOT / "timeseries" / "migrations",
+                                               tmp_path / "ts", ignore=ignore))}
+
+
+def _remote(url: str) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc.replace(parts.hostname or "", "db.example.test", 1)
+    return urlunsplit(parts._replace(netloc=netloc, query="hostaddr=127.0.0.1"))
+
+
+def _declare(path: Path, retention: str = "none: adds nothing that is kept",
+             backfill: str = "none: rows already stored are not touched") -> None:
+    text = path.read_text()
+    text = text.replace('RETENTION = ""', f"RETENTION = {retention!r}")
+    path.write_text(text.replace('BACKFILL = ""', f"BACKFILL = {backfill!r}"))
+
+
+# -- new, check, changelog -------------------------------------------------------------------
+
+
+def test_new_for_both_planes_writes_two_revisions_that_name_each_other(tmp_path: Path) -> None:
+    locations = _copies(tmp_path)
+    tx_path, ts_path = new_revisions("Record the meter's firmware", "both", locations)
+    assert tx_path.parent == locations["transactional"] / "versions"
+    assert tx_path.name == "0011_record_the_meter_s_firmware.py"
+    assert ts_path.name == "0004_record_the_meter_s_firmware.py"  # numbered like 0001_baseline
+    tx, ts = history("transactional", locations["transactional"])[-1], history(
+        "timeseries", locations["timeseries"])[-1]
+    assert (tx.id, tx.down, tx.message) == ("0011", "0010", "Record the meter's firmware")
+    assert (ts.id, ts.down) == ("ts0004", "ts0003")
+    assert tx.paired_with == "timeseries:ts0004" and ts.paired_with == "transactional:0011"
+    assert "refuse_if_adopted" in tx_path.read_text()  # forward-only where the legacy runs
+    # The template leaves the declarations empty on purpose: the author must say them.
+    assert (ts.retention, ts.backfill) == ("", "")
+    with pytest.raises(ValueError, match="empty"):
+        new_revisions("  ", "timeseries", locations)
+
+
+def test_check_refuses_a_timeseries_revision_that_does_not_declare_retention_and_backfill(
+        tmp_path: Path) -> None:
+    locations = _copies(tmp_path)
+    [path] = new_revisions("Keep raw readings longer", "timeseries", locations)
+    report = check(ROOT / "supabase" / "config.toml", ROOT / "functions",
+                   revision_locations=locations)
+    messages = [p.message for p in report.problems]
+    assert messages == ["time-series revision ts0004 does not declare RETENTION (empty)",
+                        "time-series revision ts0004 does not declare BACKFILL (empty)"]
+    assert report.exit_code == 1 and all(p.path and p.path.endswith(path.name)
+                                         for p in report.problems)
+    assert "in the revisions" in report.lines()[-1]
+
+    text = path.read_text()
+    path.write_text(text.replace('BACKFILL = ""\n', ""))  # removed, not only empty
+    assert declaration_findings(locations)[-1].message.endswith("BACKFILL (missing)")
+    path.write_text(text)
+    _declare(path)
+    assert declaration_findings(locations) == []
+
+
+def test_check_refuses_a_pair_whose_halves_do_not_name_each_other(tmp_path: Path) -> None:
+    locations = _copies(tmp_path)
+    tx_path, ts_path = new_revisions("Add a tariff class", "both", locations)
+    _declare(ts_path)
+    assert declaration_findings(locations) == []
+    ts_path.write_text(ts_path.read_text().replace("transactional:0011", "transactional:0099"))
+    found = {(f.path.name, f.message) for f in declaration_findings(locations)}
+    assert found == {
+        (tx_path.name, "revision 0011 is paired with timeseries:ts0004, which does not name"
+                       " it back (it says 'transactional:0099')"),
+        (ts_path.name, "revision ts0004 is PAIRED_WITH 'transactional:0099', which does not"
+                       " exist")}
+
+
+def test_the_projects_revisions_declare_what_they_must() -> None:
+    assert declaration_findings() == []
+    done = nxt(["check"], "postgresql://unused")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "every revision declares what it must" in done.stdout
+
+
+def test_the_changelog_is_current_and_goes_stale_with_a_new_revision(tmp_path: Path) -> None:
+    assert CHANGELOG.read_text() == changelog()
+    done = nxt(["db", "changelog", "--check"], "postgresql://unused")
+    assert done.returncode == 0, done.stderr
+    locations = _copies(tmp_path)
+    [path] = new_revisions("Compress snapshots after 30 days", "timeseries", locations)
+    _declare(path, retention="snapshots compressed after 30 days, still kept forever")
+    text = changelog(locations)
+    assert text != CHANGELOG.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| ts0004 |"))
+    assert "Compress snapshots after 30 days" in row and "still kept forever" in row
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+def _json(done: object) -> list[dict[str, object]]:
+    return json.loads(done.stdout)  # type: ignore[attr-defined]
+
+
+def test_status_of_databases_at_head_exits_0(scratch: ScratchDatabases) -> None:
+    url, ts_url = scratch.create("flow_status"), scratch.create("flow_status_ts")
+    migrate.migrate(url)
+    migrate.migrate_timeseries(ts_url)
+    done = nxt(["db", "status", "--json"], url, ts_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    tx, ts = _json(done)
+    assert (tx["state"], tx["current"], tx["head"], tx["pending"]) == (
+        "ours", migrate.head_revision(), migrate.head_revision(), [])
+    assert str(tx["engine"]).startswith("PostgreSQL ")
+    assert ts["current"] == migrate.timeseries_head_revision() and ts["pending"] == []
+    assert "native partitions" in str(ts["engine"]) or "TimescaleDB" in str(ts["engine"])
+
+
+def test_status_lists_the_pending_revisions_and_exits_1(scratch: ScratchDatabases) -> None:
+    url = scratch.create("flow_pending")
+    password_url = url.replace("postgres@", "postgres:s3cret-word@", 1)
+    command.upgrade(migrate.alembic_config(url), "0008")
+    done = nxt(["db", "status", "--json"], password_url, scratch.create("flow_pending_ts"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    tx, ts = _json(done)
+    assert tx["current"] == "0008"
+    assert [p["revision"] for p in tx["pending"]] == ["0009", "0010"]  # type: ignore[index]
+    assert "caller_account" in tx["pending"][0]["message"]  # type: ignore[index]
+    assert ts["current"] is None and len(ts["pending"]) == 3  # type: ignore[arg-type]
+    assert "s3cret-word" not in done.stdout and ":***@" in str(tx["database"])
+    text = nxt(["db", "status"], password_url)
+    assert "revision: 0008 (head 0010)" in text.stdout and "0009  The account" in text.stdout
+
+
+def test_status_of_an_unreachable_database_exits_2() -> None:
+    done = nxt(["db", "status"], "postgresql://postgres:pw@127.0.0.1:1/nothing")
+    assert done.returncode == 2
+    assert "unreachable" in done.stdout and "pw@" not in done.stdout + done.stderr
+    malformed = "postgresql://u:p@ss:w0rd@db.example.test:5432/x"  # an unescaped password
+    for args in (["db", "status"], ["db", "plan"], ["db", "migrate"]):
+        done = nxt(args, malformed)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert "not a valid database URL" in done.stdout + done.stderr
+        assert "w0rd" not in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
+# -- plan ------------------------------------------------------------------------------------
+
+
+def test_plan_prints_the_sql_of_each_pending_revision_and_changes_nothing(
+        scratch: ScratchDatabases) -> None:
+    url, ts_url = scratch.create("flow_plan"), scratch.create("flow_plan_ts")
+    command.upgrade(migrate.alembic_config(url), "0008")
+    migrate.migrate_timeseries(ts_url)
+    done = nxt(["db", "plan"], url, ts_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "at 0008, 2 pending" in done.stdout
+    assert "create function app.caller_account(p_user_id uuid)" in done.stdout
+    assert "create or replace trigger nxt_orders_updated_at" in done.stdout
+    assert "UPDATE alembic_version SET version_num='0010'" in done.stdout
+    assert "time-series plane" in done.stdout and "up to date at ts0003" in done.stdout
+    assert migrate.current_revision(url) == "0008"
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select to_regprocedure('app.caller_account(uuid)')"
+                            ).fetchone() == (None,)
+
+
+def test_plan_names_the_revisions_it_cannot_plan_offline(scratch: ScratchDatabases) -> None:
+    url, ts_url = scratch.create("flow_offline"), scratch.create("flow_offline_ts")
+    migrate.migrate(url)
+    done = nxt(["db", "plan", "--json"], url, ts_url)
+    assert done.returncode == 1, done.stdout + done.stderr
+    tx, ts = _json(done)
+    assert tx["revisions"] == []
+    planned = ts["revisions"]
+    assert [r["revision"] for r in planned] == ["ts0001", "ts0002", "ts0003"]  # type: ignore
+    assert all(r["sql"] is None and "live database" in r["not_planned"]  # type: ignore
+               for r in planned)  # type: ignore[union-attr]
+    assert migrate.timeseries_current_revision(ts_url) is None
+
+
+_ENGINE_BRANCH = '''def upgrade() -> None:
+    if target_engine() == "timescaledb":
+        op.execute("select 'planned for timescaledb'")
+    else:
+        op.execute("comment on table ts.engine_info is 'planned for native'")
+'''
+
+
+def test_a_new_timeseries_revision_is_planned_for_the_targets_engine_then_applied(
+        tmp_path: Path, scratch: ScratchDatabases) -> None:
+    ts_url = scratch.create("flow_engine_ts")
+    migrate.migrate_timeseries(ts_url, engine="native")
+    locations = _copies(tmp_path)
+    [path] = new_revisions("Describe the engine", "timeseries", locations)
+    _declare(path)
+    text = path.read_text().replace("import refuse_on_legacy",
+                                    "import refuse_on_legacy, target_engine")
+    start = text.index("def upgrade() -> None:")
+    path.write_text(text[:start] + _ENGINE_BRANCH + text[text.index("\n\ndef downgrade"):])
+    where = locations["timeseries"]
+
+    recorded = plan_plane(ts_url, "timeseries", script_location=where)
+    assert recorded.engine == "native" and recorded.exit_code == 0
+    [planned] = recorded.revisions
+    assert planned.sql and "'planned for native'" in planned.sql
+    assert "UPDATE ts.alembic_version SET version_num='ts0004'" in planned.sql
+    forced = plan_plane(ts_url, "timeseries", engine="timescaledb", script_location=where)
+    assert forced.revisions[0].sql and "'planned for timescaledb'" in forced.revisions[0].sql
+    assert migrate.timeseries_current_revision(ts_url) == "ts0003"  # planning changed nothing
+
+    cfg = plane_config("timeseries", where)
+    cfg.attributes["database_url"] = ts_url
+    command.upgrade(cfg, "head")  # what `nxt db migrate` runs: the same branch, online
+    with psycopg.connect(ts_url) as conn:
+        assert conn.execute("select obj_description('ts.engine_info'::regclass)").fetchone() \
+            == ("planned for native",)
+    assert migrate.timeseries_current_revision(ts_url) == "ts0004"
+
+
+# -- a deliberate migrate --------------------------------------------------------------------
+
+
+def test_migrate_on_a_database_elsewhere_applies_nothing_without_yes(
+        scratch: ScratchDatabases) -> None:
+    url, ts_url = scratch.create("flow_remote"), scratch.create("flow_remote_ts")
+    command.upgrade(migrate.alembic_config(url), "0008")
+    remote, remote_ts = _remote(url), _remote(ts_url)
+
+    refused = nxt(["db", "migrate"], remote, remote_ts)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "create function app.caller_account" in refused.stdout
+    assert "nothing applied" in refused.stderr and "--yes" in refused.stderr
+    assert migrate.current_revision(url) == "0008"
+    assert migrate.timeseries_current_revision(ts_url) is None
+
+    dev = nxt(["dev"], remote, remote_ts, timeout=120)
+    assert dev.returncode == 1 and "applies none there" in dev.stderr
+    assert migrate.current_revision(url) == "0008"
+
+    applied = nxt(["db", "migrate", "--yes"], remote, remote_ts)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "migrated 0008 -> 0010" in applied.stdout
+    assert migrate.current_revision(url) == migrate.head_revision()
+    assert migrate.timeseries_current_revision(ts_url) == migrate.timeseries_head_revision()
+
+    again = nxt(["db", "migrate"], remote, remote_ts)  # up to date: the plan is empty
+    assert again.returncode == 0 and "up to date at 0010" in again.stdout
