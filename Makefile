@@ -28,12 +28,14 @@ dev: install
 	$(BIN)/nxt dev
 
 # Static checks: style, config.toml agrees with functions/ and every revision declares what it
-# must, the OpenAPI documents and the schema changelog are current.
+# must, every revision passes the migration linter, the OpenAPI documents and the schema
+# changelog are current.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/nxt check
 	$(BIN)/nxt openapi --check
 	$(BIN)/nxt db changelog --check
+	$(BIN)/nxt db lint
 
 # The whole suite; CI runs exactly this.
 test: install lint

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import Connection, create_engine, pool, text
+
+from migrations.guards import SESSION_SETTINGS
 
 config = context.config
 
@@ -20,8 +22,15 @@ def _url() -> str:
     return url
 
 
+def _session_settings(connection: Connection) -> None:
+    for statement in SESSION_SETTINGS:
+        connection.execute(text(statement))
+
+
 def run_migrations_offline() -> None:
     context.configure(url=_url(), literal_binds=True, transaction_per_migration=True)
+    for statement in SESSION_SETTINGS:
+        context.execute(statement)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -29,12 +38,15 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connectable = config.attributes.get("connection")
     if connectable is not None:
+        _session_settings(connectable)
         context.configure(connection=connectable, transaction_per_migration=True)
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
+        _session_settings(connection)
+        connection.commit()  # session settings, outside the revisions' own transactions
         context.configure(connection=connection, transaction_per_migration=True)
         with context.begin_transaction():
             context.run_migrations()

@@ -11,6 +11,16 @@ from __future__ import annotations
 from alembic import op
 from sqlalchemy import text
 
+# Every migration session runs with these (both planes' env.py; `nxt db plan` prints them). A
+# revision waiting longer than LOCK_TIMEOUT for a lock behind a long legacy transaction fails,
+# and is run again, rather than queueing every legacy writer behind its own lock request: long
+# enough for a busy table's brief ACCESS EXCLUSIVE. STATEMENT_TIMEOUT bounds a runaway
+# statement; no revision rewrites a big table, so none comes near it.
+LOCK_TIMEOUT = "5s"
+STATEMENT_TIMEOUT = "15min"
+SESSION_SETTINGS = (f"set lock_timeout = '{LOCK_TIMEOUT}'",
+                    f"set statement_timeout = '{STATEMENT_TIMEOUT}'")
+
 
 class AdoptedDatabase(RuntimeError):
     pass

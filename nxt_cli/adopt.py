@@ -26,14 +26,12 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from migrations.baseline import Table
+from migrations.guards import LOCK_TIMEOUT
 from nxt_cli import census
 from nxt_cli.catalog import Comparison, compare_baseline
 from nxt_cli.stack import display_url
 
 LEGACY, ADOPTED, IN_PROGRESS, OURS, EMPTY = "legacy", "adopted", "in progress", "ours", "empty"
-# Long enough for a busy table's brief ACCESS EXCLUSIVE; short enough that a revision waiting
-# behind a long legacy transaction does not queue every legacy writer behind itself.
-LOCK_TIMEOUT = "5s"
 
 
 class NotAdoptable(Exception):

@@ -127,6 +127,12 @@ def _plan_only(url: str, ts_url: str | None) -> int:
     return 0
 
 
+def cmd_lint(args: argparse.Namespace) -> int:
+    from nxt_cli.lint import run
+
+    return run(as_json=args.json)
+
+
 def register(db: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = db.add_parser("migrate", help="apply pending revisions of both planes (a no-op when up"
                       " to date; on a database that is not local, the plan unless --yes)")
@@ -148,6 +154,10 @@ def register(db: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="the time-series target's engine (default: the one it recorded)")
     p.add_argument("--json", action="store_true", help="print one JSON array instead")
     p.set_defaults(func=cmd_plan)
+    p = db.add_parser("lint", help="every revision's SQL through squawk, the migration linter"
+                      " (exit 0 clean, 1 findings, 2 squawk missing)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.set_defaults(func=cmd_lint)
     p = db.add_parser("changelog", help="write migrations/CHANGELOG.md from the revisions")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 when the file is stale")

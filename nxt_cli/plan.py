@@ -90,7 +90,7 @@ def _recorded_engine(url: str) -> str | None:
     return info.engine if info else None
 
 
-def _offline_sql(plane: str, url: str, start: str | None, revision: str,
+def offline_sql(plane: str, url: str, start: str | None, revision: str,
                  engine: str | None, script_location: Path | None) -> str:
     cfg = plane_config(plane, script_location)
     cfg.attributes["database_url"] = url  # for the dialect only: offline mode never connects
@@ -128,7 +128,7 @@ def plan_plane(url: str | None, plane: str, *, engine: str | None = None,
             planned.not_planned = f"{revision.not_plannable} (`nxt db migrate` runs it)"
         else:
             try:
-                planned.sql = _offline_sql(plane, url, start, revision.id, result.engine,
+                planned.sql = offline_sql(plane, url, start, revision.id, result.engine,
                                            script_location)
             except EngineUnknown as exc:
                 planned.not_planned = str(exc)

@@ -12,7 +12,10 @@ alembic's own attributes it may declare, at module level:
   --plane both` writes both halves, each naming the other; `nxt check` refuses a half whose
   partner is missing or does not name it back);
 - `NOT_PLANNABLE = "why"`: the revision decides what to run by asking the live database (so
-  alembic's offline mode cannot print it); `nxt db plan` says so instead of guessing.
+  alembic's offline mode cannot print it); `nxt db plan` says so instead of guessing, and
+  `nxt db lint` cannot lint it;
+- `SQUAWK_EXEMPT = {"rule": "why it is safe here"}`: rules of the migration linter this
+  revision is exempt from, each with its reason (`nxt db lint` refuses an empty one).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class Revision:
     backfill: str | None
     paired_with: str | None
     not_plannable: str | None
+    exemptions: dict[str, str]
 
     def as_dict(self) -> dict[str, Any]:
         return {"plane": self.plane, "revision": self.id, "down_revision": self.down,
@@ -92,7 +96,16 @@ def _revision(plane: str, script: Script) -> Revision:
         retention=_declared(script.module, "RETENTION"),
         backfill=_declared(script.module, "BACKFILL"),
         paired_with=_declared(script.module, "PAIRED_WITH"),
-        not_plannable=_declared(script.module, "NOT_PLANNABLE"))
+        not_plannable=_declared(script.module, "NOT_PLANNABLE"),
+        exemptions=_exemptions(script.module))
+
+
+def _exemptions(module: Any) -> dict[str, str]:
+    value = getattr(module, "SQUAWK_EXEMPT", None) or {}
+    if not isinstance(value, dict):
+        return {"SQUAWK_EXEMPT": ""}  # not a mapping: reported as an exemption without reason
+    return {str(rule): reason.strip() if isinstance(reason, str) else ""
+            for rule, reason in value.items()}
 
 
 def history(plane: str, script_location: Path | None = None) -> list[Revision]:

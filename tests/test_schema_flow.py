@@ -188,6 +188,7 @@ def test_plan_prints_the_sql_of_each_pending_revision_and_changes_nothing(
     done = nxt(["db", "plan"], url, ts_url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "at 0008, 2 pending" in done.stdout
+    assert "set lock_timeout = '5s';" in done.stdout  # as every migration session runs
     assert "create function app.caller_account(p_user_id uuid)" in done.stdout
     assert "create or replace trigger nxt_orders_updated_at" in done.stdout
     assert "UPDATE alembic_version SET version_num='0010'" in done.stdout
@@ -279,3 +280,64 @@ def test_migrate_on_a_database_elsewhere_applies_nothing_without_yes(
 
     again = nxt(["db", "migrate"], remote, remote_ts)  # up to date: the plan is empty
     assert again.returncode == 0 and "up to date at 0010" in again.stdout
+
+
+# -- lint ------------------------------------------------------------------------------------
+
+_UNSAFE_INDEX = '''def upgrade() -> None:
+    op.execute("create index orders_status_idx on public.orders (status)")
+'''
+
+
+def _body(path: Path, body: str, declarations: str = "") -> None:
+    text = path.read_text()
+    start = text.index("def upgrade() -> None:")
+    text = text[:start] + body + text[text.index("\n\ndef downgrade"):]
+    path.write_text(text.replace("\n\n\ndef upgrade", f"\n{declarations}\n\n\ndef upgrade", 1))
+
+
+def test_lint_refuses_an_unsafe_revision_unless_it_says_why_it_is_safe(tmp_path: Path) -> None:
+    from nxt_cli.lint import lint
+
+    assert lint().findings == []  # the project's own revisions
+    locations = _copies(tmp_path)
+    [path] = new_revisions("Index orders by status", "transactional", locations)
+    original = path.read_text()
+    _body(path, _UNSAFE_INDEX)
+    report = lint(locations)
+    assert [(f.revision, f.rule) for f in report.findings] == [
+        ("0011", "require-concurrent-index-creation")]
+    assert report.exit_code == 1 and report.findings[0].path.endswith(path.name)
+
+    path.write_text(original)
+    _body(path, _UNSAFE_INDEX, 'SQUAWK_EXEMPT = {"require-concurrent-index-creation": ""}')
+    # An exemption without a reason is a finding, and exempts nothing.
+    assert [(f.rule, f.message.split(":")[0]) for f in lint(locations).findings] == [
+        ("require-concurrent-index-creation", "exempt without a reason"),
+        ("require-concurrent-index-creation",
+         "During normal index creation, table updates are blocked, but reads are still"
+         " allowed.")]
+
+    path.write_text(original)
+    _body(path, _UNSAFE_INDEX, 'SQUAWK_EXEMPT = {"require-concurrent-index-creation":'
+                               ' "orders is empty on every database this runs on"}')
+    assert lint(locations).findings == []
+
+
+def test_lint_checks_a_timeseries_revision_for_each_engine(tmp_path: Path) -> None:
+    from nxt_cli.lint import lint
+
+    locations = _copies(tmp_path)
+    [path] = new_revisions("Require a meter on every snapshot", "timeseries", locations)
+    _declare(path)
+    _body(path, '''def upgrade() -> None:
+    if target_engine() == "timescaledb":
+        op.execute("alter table public.meter_snapshot_1_h alter column meter_id set not null")
+''')
+    path.write_text(path.read_text().replace("import refuse_on_legacy",
+                                             "import refuse_on_legacy, target_engine"))
+    report = lint(locations)
+    assert {(f.revision, f.engine) for f in report.findings} == {("ts0004", "timescaledb")}
+    assert report.not_linted.keys() == {"ts0001", "ts0002", "ts0003"}
+    done = nxt(["db", "lint"], "postgresql://unused")
+    assert done.returncode == 0 and "clean (10 revisions linted" in done.stdout, done.stdout

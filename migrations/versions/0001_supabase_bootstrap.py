@@ -16,6 +16,11 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+SQUAWK_EXEMPT = {
+    "prefer-text-field": "auth.users as Supabase defines it (varchar columns are its shape, not"
+                         " ours); created only where the platform has not already",
+}
+
 # Marks an auth schema this revision created, so the downgrade drops only its own.
 AUTH_MARKER = "nxt bootstrap: stand-in for Supabase Auth"
 

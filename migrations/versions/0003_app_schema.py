@@ -27,6 +27,11 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
+SQUAWK_EXEMPT = {
+    "prefer-bigint-over-int": "operator_organization_id refers to organizations.id, an integer"
+                              " in the legacy schema",
+}
+
 UP_SQL = """
 create schema app;
 comment on schema app is 'nxt: the data layer''s own state and row-level security helpers';

@@ -18,6 +18,10 @@ down_revision = "0007"
 branch_labels = None
 depends_on = None
 
+SQUAWK_EXEMPT = {
+    "prefer-bigint-over-int": "status_code holds an HTTP status (100-599)",
+}
+
 UP_SQL = """
 create function app.request_scope() returns text
 language sql stable

@@ -10,6 +10,7 @@ import os
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool, text
 
+from migrations.guards import SESSION_SETTINGS
 from timeseries import SCHEMA
 from timeseries.engine import sqlalchemy_url
 
@@ -25,6 +26,8 @@ def _url() -> str:
 
 
 def _create_schema(connection: Connection) -> None:
+    for statement in SESSION_SETTINGS:  # the same lock and statement timeouts as the other plane
+        connection.execute(text(statement))
     # Alembic creates its version table in `ts`, so the schema must exist before it looks.
     connection.execute(text(f"create schema if not exists {SCHEMA}"))
 
@@ -60,6 +63,8 @@ def run_migrations_offline() -> None:
     # database declare NOT_PLANNABLE and are not run here (nxt_cli.plan).
     context.configure(url=_url(), literal_binds=True, version_table_schema=SCHEMA,
                       transaction_per_migration=True)
+    for statement in SESSION_SETTINGS:
+        context.execute(statement)
     context.execute(f"create schema if not exists {SCHEMA}")
     with context.begin_transaction():
         context.run_migrations()
