@@ -270,7 +270,8 @@ def test_status_and_plan_of_a_legacy_database_before_and_after_adoption(
     assert "legacy, not adopted: run `nxt db adopt`" in text
     plan = nxt(["db", "plan"], pristine)
     assert plan.returncode == 1 and "`nxt db adopt` takes it over" in plan.stdout
-    assert "create" not in plan.stdout.lower()
+    planned = json.loads(nxt(["db", "plan", "--json"], pristine).stdout)[0]
+    assert planned["refused"] and planned["revisions"] == []  # nothing planned before adoption
 
     done = nxt(["db", "status", "--json"], adopted.url)
     assert done.returncode == 0, done.stdout + done.stderr
