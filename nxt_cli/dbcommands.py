@@ -127,6 +127,37 @@ def _plan_only(url: str, ts_url: str | None) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
+    from nxt_cli.drift import TIMESERIES, TRANSACTIONAL, diff_plane, exit_code
+    from nxt_cli.migrate import is_local
+    from nxt_cli.stack import database_url, existing_timeseries_url, local_database
+
+    with database_url() as url, ExitStack() as stack:
+        ts_url = existing_timeseries_url(url)
+
+        def scratch_server(target: str | None) -> str:
+            # The scratch database goes where it is cheap and harmless: --scratch, else the
+            # target's own server when it is this machine's, else the embedded server.
+            if args.scratch:
+                return str(args.scratch)
+            if target and is_local(target):
+                return target
+            db = local_database().start()
+            if db.started_here:
+                stack.callback(db.stop)
+            return db.url
+
+        diffs = [diff_plane(url, TRANSACTIONAL, lambda: scratch_server(url)),
+                 diff_plane(ts_url, TIMESERIES, lambda: scratch_server(ts_url))]
+    if args.json:
+        print(json.dumps([d.as_dict() for d in diffs], indent=2))
+    else:
+        print("\n".join(line for d in diffs for line in d.lines()))
+    return exit_code(diffs)
+
+
 def cmd_lint(args: argparse.Namespace) -> int:
     from nxt_cli.lint import run
 
@@ -154,6 +185,13 @@ def register(db: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="the time-series target's engine (default: the one it recorded)")
     p.add_argument("--json", action="store_true", help="print one JSON array instead")
     p.set_defaults(func=cmd_plan)
+    p = db.add_parser("diff", help="drift between the live databases and what the migrations"
+                      " make (exit 0 none, 1 drift, 2 unreachable)")
+    p.add_argument("--scratch", metavar="URL",
+                   help="a server on which to build the scratch databases (default: the"
+                   " target's when local, else the embedded one)")
+    p.add_argument("--json", action="store_true", help="print one JSON array instead")
+    p.set_defaults(func=cmd_diff)
     p = db.add_parser("lint", help="every revision's SQL through squawk, the migration linter"
                       " (exit 0 clean, 1 findings, 2 squawk missing)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")

@@ -279,3 +279,20 @@ def test_status_and_plan_of_a_legacy_database_before_and_after_adoption(
     assert (tx["state"], tx["current"], tx["pending"]) == ("adopted", migrate.head_revision(), [])
     assert "adopted from the legacy system" in nxt(["db", "status"], adopted.url).stdout
     assert nxt(["db", "plan"], adopted.url).returncode == 0
+
+
+def test_diff_of_an_adopted_database_finds_no_drift_and_lists_the_legacy_objects(
+        adopted: Adopted) -> None:
+    import json
+
+    done = nxt(["db", "diff", "--json", "--scratch", adopted.url], adopted.url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    tx = json.loads(done.stdout)[0]
+    assert (tx["adopted"], tx["drift"]) == (True, [])
+    legacy = {(d["category"], d["name"]) for d in tx["legacy_only"]}
+    # The legacy baseline tables' legacy columns (PostGIS) and a legacy table not ours.
+    assert any(category == "column" for category, _ in legacy)
+    assert any(category == "table" for category, _ in legacy)
+    assert any(category == "policy" for category, _ in legacy)
+    text = nxt(["db", "diff", "--scratch", adopted.url], adopted.url).stdout
+    assert "no drift" in text and "legacy-only, left alone (adopted)" in text

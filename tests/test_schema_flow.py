@@ -170,7 +170,8 @@ def test_status_of_an_unreachable_database_exits_2() -> None:
     assert done.returncode == 2
     assert "unreachable" in done.stdout and "pw@" not in done.stdout + done.stderr
     malformed = "postgresql://u:p@ss:w0rd@db.example.test:5432/x"  # an unescaped password
-    for args in (["db", "status"], ["db", "plan"], ["db", "migrate"]):
+    assert nxt(["db", "diff"], "postgresql://postgres:pw@127.0.0.1:1/nothing").returncode == 2
+    for args in (["db", "status"], ["db", "plan"], ["db", "migrate"], ["db", "diff"]):
         done = nxt(args, malformed)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert "not a valid database URL" in done.stdout + done.stderr
@@ -341,3 +342,55 @@ def test_lint_checks_a_timeseries_revision_for_each_engine(tmp_path: Path) -> No
     assert report.not_linted.keys() == {"ts0001", "ts0002", "ts0003"}
     done = nxt(["db", "lint"], "postgresql://unused")
     assert done.returncode == 0 and "clean (10 revisions linted" in done.stdout, done.stdout
+
+
+# -- diff ------------------------------------------------------------------------------------
+
+
+def test_diff_of_databases_the_migrations_built_finds_no_drift_even_with_pending_revisions(
+        scratch: ScratchDatabases) -> None:
+    url, ts_url = scratch.create("flow_diff"), scratch.create("flow_diff_ts")
+    command.upgrade(migrate.alembic_config(url), "0008")  # pending revisions are not drift
+    migrate.migrate_timeseries(ts_url)
+    scratch_dbs = "select count(*) from pg_database where datname like 'nxt_diff_%'"
+    with psycopg.connect(scratch.admin_url) as conn:
+        before = conn.execute(scratch_dbs).fetchone()
+    done = nxt(["db", "diff", "--json"], url, ts_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    tx, ts = _json(done)
+    assert (tx["revision"], tx["adopted"], tx["drift"], tx["legacy_only"]) == (
+        "0008", False, [], [])
+    assert (ts["revision"], ts["drift"]) == ("ts0003", [])
+    with psycopg.connect(scratch.admin_url) as conn:  # its scratch databases are gone
+        assert conn.execute(scratch_dbs).fetchone() == before
+
+
+def test_diff_names_each_hand_made_change(scratch: ScratchDatabases) -> None:
+    url, ts_url = scratch.create("flow_drift"), scratch.create("flow_drift_ts")
+    migrate.migrate(url)
+    migrate.migrate_timeseries(ts_url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("alter table public.customers add column pilot text")
+        conn.execute("drop policy nxt_customers_read on public.customers")
+        conn.execute("alter type public.order_status_enum add value 'PAUSED'")
+        conn.execute("alter table public.orders alter column tariff drop default")
+        conn.execute("revoke insert on public.transactions from authenticated")
+    with psycopg.connect(ts_url, autocommit=True) as conn:
+        conn.execute("drop index ts.meter_readings_ts_idx")
+    done = nxt(["db", "diff", "--json"], url, ts_url)
+    assert done.returncode == 1, done.stdout + done.stderr
+    tx, ts = _json(done)
+    found = {(d["kind"], d["category"], d["name"]) for d in tx["drift"]}  # type: ignore
+    assert found == {
+        ("extra", "column", '"public"."customers".pilot'),
+        ("missing", "policy", '"public"."customers"."nxt_customers_read"'),
+        ("different", "enum", '"public"."order_status_enum"'),
+        ("different", "column", '"public"."orders".tariff'),
+        ("missing", "grant", 'insert on table "public"."transactions" to authenticated'),
+    }, found
+    details = {d["name"]: d["detail"] for d in tx["drift"]}  # type: ignore
+    assert "PAUSED" in details['"public"."order_status_enum"']
+    assert {(d["kind"], d["category"]) for d in ts["drift"]} == {("missing", "index")}  # type: ignore
+    text = nxt(["db", "diff"], url, ts_url).stdout
+    assert "policy \"public\".\"customers\".\"nxt_customers_read\": missing" in text
+

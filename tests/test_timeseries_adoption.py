@@ -247,3 +247,28 @@ def test_a_timescaledb_legacy_database_is_adopted_without_changing_a_row(
     with pytest.raises(Exception, match="built by the legacy system"):
         migrate.downgrade_timeseries(url, "ts0002")
     assert changed_since(before, url) == {}
+
+
+@pytest.mark.legacy
+def test_diff_of_an_adopted_legacy_database_names_drift_and_leaves_legacy_objects_alone(
+        legacy_plain: str) -> None:
+    """`nxt db diff`: the legacy tables stay plain and keep TypeORM's names (compared by
+    definition, as adoption did); the legacy-only tables are listed, not drift; a column of
+    ours dropped by hand and an index added by hand are."""
+    from nxt_cli.drift import diff_plane
+
+    adopt(legacy_plain)
+    clean = diff_plane(legacy_plain, "timeseries", PG15)
+    assert (clean.adopted, clean.drift, clean.exit_code) == (True, [], 0), clean.lines()
+    legacy = {(d.category, d.name) for d in clean.differences}
+    assert {("table", '"public"."migrations"'),
+            ("table", '"public"."dcu_snapshot_1_min"')} <= legacy
+
+    with psycopg.connect(legacy_plain, autocommit=True) as conn:
+        conn.execute("alter table public.meter_snapshot_1_h drop column built_at")
+        conn.execute("create index by_hand on ts.meter_readings (meter_id)")
+    drifted = diff_plane(legacy_plain, "timeseries", PG15)
+    assert drifted.exit_code == 1
+    assert {(d.kind, d.category, d.name) for d in drifted.drift} == {
+        ("missing", "column", '"public"."meter_snapshot_1_h".built_at'),
+        ("extra", "index", '"ts"."by_hand"')}  # in ts, which only this project writes
