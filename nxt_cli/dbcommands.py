@@ -94,6 +94,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         remote = not all(is_local(u) for u in (url, ts_url) if u)
         if remote and not args.yes:
             return _plan_only(url, ts_url)
+        if not args.backup_done and not _backed_up(url, ts_url, Path(args.backup_dir)):
+            return 1
         try:
             before, after = migrate(url)
             say_migrated("transactional", before, after)
@@ -113,6 +115,31 @@ def say_migrated(plane: str, before: str | None, after: str | None) -> None:
         print(f"{plane} plane: up to date at revision {after}")
     else:
         print(f"{plane} plane: migrated {before or 'empty'} -> {after}")
+
+
+def _backed_up(url: str, ts_url: str | None, directory: Path) -> bool:
+    """A pg_dump of every table a pending destructive revision touches, before it runs."""
+    from nxt_cli.destructive import BackupFailed, checkpoint
+    from nxt_cli.plan import plan
+
+    for planned in plan(url, ts_url):
+        tables = planned.touched()
+        if not tables:
+            continue
+        target = ts_url if planned.status.plane == "timeseries" else url
+        assert target is not None
+        revisions = "+".join(r.revision.id for r in planned.revisions if r.destructions)
+        try:
+            path = checkpoint(target, tables, directory, revisions)
+        except BackupFailed as exc:
+            print(f"nxt db migrate: revision {revisions} is destructive and the backup of"
+                  f" {', '.join(tables)} failed: {exc}; nothing was applied. Take a backup"
+                  " (or a PITR checkpoint) and re-run with --backup-done", file=sys.stderr)
+            return False
+        if path is not None:
+            print(f"backup before the destructive revision {revisions}: {path}"
+                  f" ({', '.join(tables)})")
+    return True
 
 
 def _plan_only(url: str, ts_url: str | None) -> int:
@@ -169,6 +196,12 @@ def register(db: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                       " to date; on a database that is not local, the plan unless --yes)")
     p.add_argument("--yes", action="store_true",
                    help="apply to a database that is not on this machine")
+    p.add_argument("--backup-done", action="store_true",
+                   help="a backup or PITR checkpoint exists: no pg_dump before a destructive"
+                   " revision")
+    p.add_argument("--backup-dir", default="backups",
+                   help="where the pg_dump before a destructive revision goes (default:"
+                   " ./backups)")
     p.set_defaults(func=cmd_migrate)
     p = db.add_parser("new", help="write a revision from the template, in the owning path")
     p.add_argument("message", help="what the change does (the revision's first line)")

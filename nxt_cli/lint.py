@@ -83,6 +83,7 @@ def _display(path: Path) -> str:
 
 def _lint_revision(binary: str, revision: Revision, start: str | None,
                    location: Path | None) -> list[LintFinding]:
+    from nxt_cli.destructive import destructions
     from nxt_cli.plan import offline_sql
 
     path = _display(revision.path)
@@ -92,6 +93,12 @@ def _lint_revision(binary: str, revision: Revision, start: str | None,
     exclude = sorted(rule for rule, reason in revision.exemptions.items() if reason)
     for engine in (ENGINES if revision.plane == TIMESERIES else (None,)):
         sql = offline_sql(revision.plane, _PLANNING_URL, start, revision.id, engine, location)
+        if not revision.destructive:
+            findings += [LintFinding(revision.plane, revision.id, path, "destructive-undeclared",
+                                     f"{d.what} of {d.table}: declare DESTRUCTIVE = \"what is"
+                                     " lost and why\" (nxt db migrate backs the table up"
+                                     " first)", engine=engine)
+                         for d in destructions(sql)]
         for item in _squawk(binary, sql, exclude):
             findings.append(LintFinding(
                 revision.plane, revision.id, path, str(item.get("rule_name")),

