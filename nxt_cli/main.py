@@ -86,11 +86,11 @@ def _cmd_db_reset(args: argparse.Namespace) -> int:
         try:
             for target in (url, ts_url):  # both planes checked before either is touched
                 if target:
-                    refuse_remote(target, force=args.force)
-            reset(url, force=args.force)
+                    refuse_remote(target)
+            reset(url)
             print("transactional plane: dropped and re-applied every revision")
             if ts_url:
-                reset_timeseries(ts_url, force=args.force)
+                reset_timeseries(ts_url)
                 print("time-series plane: dropped and re-applied every revision")
         except PermissionError as exc:
             print(f"nxt db reset: {exc}", file=sys.stderr)
@@ -404,8 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="count rows but skip the checksums (they read every row once)")
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
     p.set_defaults(func=_cmd_db_adopt)
-    p = db.add_parser("reset", help="drop and re-apply every migration (local databases only)")
-    p.add_argument("--force", action="store_true", help="allow a database that is not local")
+    p = db.add_parser("reset", help="drop and re-apply every migration (local databases only;"
+                      " never an adopted one)")
     p.add_argument("--seed", action="store_true", help="load the demo data afterwards")
     p.set_defaults(func=_cmd_db_reset)
     p = db.add_parser("seed", help="load the deterministic demo data")

@@ -96,20 +96,21 @@ def is_local(url: str) -> bool:
     return (parts.hostname or "") in LOCAL_HOSTS
 
 
-def refuse_remote(url: str, *, force: bool = False) -> None:
-    """PermissionError when `url` is not local and not `force`: resets destroy data."""
-    if not force and not is_local(url):
+def refuse_remote(url: str) -> None:
+    """PermissionError when `url` is not local: a reset goes back through every revision, and
+    a database elsewhere only ever goes forward (nxt db migrate --yes)."""
+    if not is_local(url):
         host = urlsplit(url).hostname
         raise PermissionError(
-            f"refusing to reset a database on {host!r}, which is not local; pass --force if you"
-            " really mean to destroy its data"
+            f"refusing to reset a database on {host!r}, which is not local: migrations go"
+            " forward only there (`nxt db plan`, then `nxt db migrate --yes`)"
         )
 
 
-def reset(url: str, *, force: bool = False) -> None:
-    """Drop every revision and apply them again. Refuses a non-local database unless forced,
-    and an adopted one always."""
-    refuse_remote(url, force=force)
+def reset(url: str) -> None:
+    """Drop every revision and apply them again. Refuses a non-local database and an adopted
+    one."""
+    refuse_remote(url)
     refuse_adopted(url, "transactional", "reset the database")
     downgrade(url, "base")
     command.upgrade(alembic_config(url), "head")
@@ -157,10 +158,10 @@ def downgrade_timeseries(url: str, target: str = "base") -> None:
     command.downgrade(timeseries_alembic_config(url), target)
 
 
-def reset_timeseries(url: str, *, force: bool = False, engine: str | None = None) -> None:
-    """Drop every time-series revision (and its data) and apply them again; local only unless
-    forced. The engine is detected afresh."""
-    refuse_remote(url, force=force)
+def reset_timeseries(url: str, *, engine: str | None = None) -> None:
+    """Drop every time-series revision (and its data) and apply them again; local only, never
+    an adopted database. The engine is detected afresh."""
+    refuse_remote(url)
     refuse_adopted(url, "time-series", "reset the time-series database")
     downgrade_timeseries(url, "base")
     command.upgrade(timeseries_alembic_config(url, engine=engine), "head")

@@ -179,7 +179,10 @@ def test_nxt_db_reset_refuses_a_remote_database(tmp_path: Path) -> None:
                PYTHONPATH=str(ROOT))
     result = _nxt("db", "reset", env=env, cwd=ROOT)
     assert result.returncode == 1
-    assert "not local" in result.stderr
+    assert "not local" in result.stderr and "forward only" in result.stderr
+    # Forward only elsewhere: there is no flag left that would take a remote database back.
+    forced = _nxt("db", "reset", "--force", env=env, cwd=ROOT)
+    assert forced.returncode == 2 and "unrecognized arguments: --force" in forced.stderr
 
 
 def test_nxt_token_mints_a_token_the_functions_accept() -> None:
