@@ -185,6 +185,24 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return exit_code(diffs)
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from nxt_cli.reconcile import UNREACHABLE, reconcile
+    from nxt_cli.stack import database_url, existing_timeseries_url
+
+    with database_url() as url:
+        ts_url = existing_timeseries_url(url)
+        if ts_url is None:
+            print("nxt db reconcile: no time-series database (set TIMESERIES_DATABASE_URL)",
+                  file=sys.stderr)
+            return UNREACHABLE
+        report = reconcile(url, ts_url, days=args.days)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return report.exit_code
+
+
 def cmd_lint(args: argparse.Namespace) -> int:
     from nxt_cli.lint import run
 
@@ -225,6 +243,13 @@ def register(db: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    " target's when local, else the embedded one)")
     p.add_argument("--json", action="store_true", help="print one JSON array instead")
     p.set_defaults(func=cmd_diff)
+    p = db.add_parser("reconcile", help="where the planes meet: unknown meters and grids, order"
+                      " snapshots, wallet ledgers, snapshot dimensions (exit 0 agree, 1 not,"
+                      " 2 unreachable)")
+    p.add_argument("--days", type=int, default=30,
+                   help="how far back to read the time-series tables (default 30)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.set_defaults(func=cmd_reconcile)
     p = db.add_parser("lint", help="every revision's SQL through squawk, the migration linter"
                       " (exit 0 clean, 1 findings, 2 squawk missing)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
