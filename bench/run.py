@@ -561,7 +561,7 @@ def snapshot_build(b: Bench) -> list[Row]:
 # -- 5. cold start ----------------------------------------------------------------------------
 
 COLD_JOBS = ("snapshot-meters", "sync-orders", "grid-daily", "timeseries-maintenance",
-             "freshness-check")
+             "freshness-check", "reconcile-check")
 # The floors, each served by the same command from its own directory: `bare` for the HTTP
 # functions, `bare_event` (a CloudEvent function that does nothing) for the jobs.
 BARE = {False: (ROOT / "bench" / "bare", "bare"),

@@ -186,8 +186,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    from nxt_cli.reconcile import UNREACHABLE, reconcile
-    from nxt_cli.stack import database_url, existing_timeseries_url
+    from nxt_cli.stack import database_url, existing_timeseries_url, url_problem
+    from timeseries.reconcile import UNREACHABLE, reconcile
 
     with database_url() as url:
         ts_url = existing_timeseries_url(url)
@@ -195,6 +195,10 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             print("nxt db reconcile: no time-series database (set TIMESERIES_DATABASE_URL)",
                   file=sys.stderr)
             return UNREACHABLE
+        for name, value in (("DATABASE_URL", url), ("TIMESERIES_DATABASE_URL", ts_url)):
+            if (problem := url_problem(value)) is not None:
+                print(f"nxt db reconcile: {name}: {problem}", file=sys.stderr)
+                return UNREACHABLE
         report = reconcile(url, ts_url, days=args.days)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))

@@ -34,11 +34,11 @@ FUNCTIONS = list(SOURCES)  # meter-consumption-2 too: the legacy URL, meter-cons
 # name -> every name its main.py serves (a bundle carries all of their config tables).
 SIBLINGS = {name: {n for n, p in SOURCES.items() if p == SOURCES[name]} for name in SOURCES}
 JOBS = {"snapshot-meters", "sync-orders", "grid-daily", "timeseries-maintenance",
-        "freshness-check"}
+        "freshness-check", "reconcile-check"}
 # Functions whose code imports the timeseries package (the others reach the plane, if at all,
 # through shared.db alone).
-TIMESERIES_PACKAGE = {"meter-readings", "freshness", "freshness-check", "snapshot-meters",
-                      "timeseries-maintenance", "sync-orders", "grid-daily"}
+TIMESERIES_PACKAGE = {"meter-readings", "freshness", "freshness-check", "reconcile-check",
+                      "snapshot-meters", "timeseries-maintenance", "sync-orders", "grid-daily"}
 TIMESERIES_PLANE = TIMESERIES_PACKAGE | {"meter-consumption", "meter-consumption-2"}
 PSYCOPG = {"psycopg", "psycopg-binary", "psycopg-pool"}
 HTTP_REQUIREMENTS = {"functions-framework", "starlette", "pydantic", "pyjwt", "cryptography",
@@ -352,7 +352,8 @@ def test_dry_run_deploys_each_function_with_its_trigger_and_secrets(
                 "TIMESERIES_DATABASE_URL": "nxt-timeseries-database-url:latest",
                 "SUPABASE_JWT_SECRET": "nxt-jwt-secret:latest"}
     wanted = set()
-    if name not in JOBS or name in {"snapshot-meters", "sync-orders", "grid-daily"}:
+    if name not in JOBS or name in {"snapshot-meters", "sync-orders", "grid-daily",
+                                    "reconcile-check"}:
         wanted.add("DATABASE_URL")
     if name in TIMESERIES_PLANE:
         wanted.add("TIMESERIES_DATABASE_URL")

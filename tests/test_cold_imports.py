@@ -21,7 +21,7 @@ from .conftest import ROOT, TEST_JWT_SECRET
 
 FUNCTIONS = list(function_sources(ROOT))  # meter-consumption-2 too
 JOBS = {"snapshot-meters", "sync-orders", "grid-daily", "timeseries-maintenance",
-        "freshness-check"}
+        "freshness-check", "reconcile-check"}
 
 # What functions-framework does with --source main.py, then the modules the process holds.
 LOAD = """

@@ -325,7 +325,7 @@ def test_every_job_declares_a_schedule() -> None:
 
     found = jobs(Path(ROOT))
     assert set(found) == {"snapshot-meters", "sync-orders", "grid-daily",
-                          "timeseries-maintenance", "freshness-check"}
+                          "timeseries-maintenance", "freshness-check", "reconcile-check"}
     for name in found:
         assert len(SCHEDULES[name].cron.split()) == 5
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from nxt_cli.reconcile import reconcile
 from nxt_cli.seed import seed
+from timeseries.reconcile import reconcile
 
 from .conftest import ScratchDatabases
 from .legacy_support import nxt
@@ -93,6 +93,28 @@ def test_the_demo_planes_agree_then_each_planted_disagreement_is_found(
     text = nxt(["db", "reconcile"], url, ts_url)
     assert text.returncode == 1 and "the planes disagree" in text.stdout
     assert "wallet-ledger: 1 disagree" in text.stdout
+
+    # The scheduled job finds the same, and logs a warning per check.
+    job = nxt(["invoke", "reconcile-check"], url, ts_url)
+    assert job.returncode == 0, job.stderr
+    result = json.loads(job.stdout.strip().splitlines()[-1])
+    assert result["status"] == "disagree"
+    assert result["checks"] == {name: c.count for name, c in found.items()}
+    logged = [json.loads(line) for line in job.stdout.splitlines() if line.startswith("{")]
+    warnings = [entry for entry in logged if entry.get("severity") == "WARNING"]
+    assert {w["message"].split(": ")[1].split(" (")[0] for w in warnings} == set(found)
+
+
+def test_the_reconcile_check_job_on_agreeing_planes(scratch: ScratchDatabases) -> None:
+    from nxt_cli import migrate
+
+    url, ts_url = scratch.create("reconcile_job"), scratch.create("reconcile_job_ts")
+    migrate.migrate(url)
+    migrate.migrate_timeseries(ts_url)
+    seed(url, customers=10)
+    job = nxt(["invoke", "reconcile-check"], url, ts_url)
+    assert job.returncode == 0, job.stderr
+    assert json.loads(job.stdout.strip().splitlines()[-1])["status"] == "agree"
 
 
 def test_reconcile_without_an_answering_database_exits_2(demo: tuple[str, str]) -> None:

@@ -1,4 +1,5 @@
-"""`nxt db reconcile`: where the two planes meet, do they agree?
+"""Where the two planes meet, do they agree? (`nxt db reconcile`, and the reconcile-check job,
+which logs what this finds.)
 
 The planes live in different databases (often on different servers), so each check reads what
 it needs from both and compares here; the time-series side is read over a window (`--days`,
@@ -250,19 +251,21 @@ def _dimensions(tx: Any, ts: Any, params: dict[str, Any]) -> Check:
 
 def reconcile(url: str, ts_url: str, *, days: int = 30,
               now: datetime | None = None) -> Report:
+    """Both planes read in sessions of their own, read-only; blocking (a job runs it in a
+    thread)."""
     import psycopg
-
-    from nxt_cli.adopt import connect
 
     since = (now or datetime.now(UTC)) - timedelta(days=days)
     report = Report(since)
     params = {"since": since, "since_naive": since.replace(tzinfo=None)}
     try:
-        with connect(url) as tx, connect(ts_url) as ts:
+        with psycopg.connect(url, autocommit=True) as tx, \
+                psycopg.connect(ts_url, autocommit=True) as ts:
             tx.execute("set default_transaction_read_only = on")
             ts.execute("set default_transaction_read_only = on")
             report.checks = [*_unknown(tx, ts, params), _orders(tx, ts, params), _ledger(tx),
                              _dimensions(tx, ts, params)]
     except psycopg.OperationalError as exc:
-        report.error = f"a database did not answer: {str(exc).strip().splitlines()[0]}"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        report.error = f"a database did not answer: {first}"
     return report
