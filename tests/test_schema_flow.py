@@ -447,3 +447,44 @@ def test_a_destructive_revision_must_say_so_and_is_backed_up_first(
     assert "CREATE TABLE public.orders" in script and "kept in the backup" in script
     assert "public.gone" not in script  # missing tables are left out, not an error
     assert checkpoint(url, ["public.not_there_yet"], tmp_path / "backups", "0011") is None
+
+
+# -- the TimescaleDB engine ------------------------------------------------------------------
+
+
+@pytest.mark.timescale
+def test_status_plan_and_diff_on_timescaledb(tmp_path: Path) -> None:
+    """The time-series commands on the other engine: the PGlite TimescaleDB test server. It
+    serves one database whatever name is asked for, so the scratch database of `diff` goes on
+    a second server (--scratch), as it would on a platform without CREATE DATABASE."""
+    from nxt_cli.drift import diff_plane
+    from nxt_cli.status import plane_status
+    from tests.timescale_server import require_timescale, start_timescale
+
+    require_timescale()
+    for name in ("live", "scratch"):
+        (tmp_path / name).mkdir()
+    with start_timescale(tmp_path / "live") as live, \
+            start_timescale(tmp_path / "scratch") as spare:
+        migrate.migrate_timeseries(live.url, engine="timescaledb")
+        status = plane_status(live.url, "timeseries")
+        assert (status.state, status.current, status.pending) == ("ours", "ts0003", [])
+        assert status.engine and status.engine.startswith("TimescaleDB ")
+
+        locations = _copies(tmp_path)
+        [path] = new_revisions("Describe the engine", "timeseries", locations)
+        _declare(path)
+        path.write_text(path.read_text().replace("import refuse_on_legacy",
+                                                 "import refuse_on_legacy, target_engine"))
+        _body(path, _ENGINE_BRANCH)
+        planned = plan_plane(live.url, "timeseries", script_location=locations["timeseries"])
+        assert planned.engine == "timescaledb"  # from the target's own ts.engine_info
+        assert "'planned for timescaledb'" in (planned.revisions[0].sql or "")
+
+        clean = diff_plane(live.url, "timeseries", spare.url)
+        assert (clean.error, clean.drift) == (None, []), clean.lines()
+        with psycopg.connect(live.url, autocommit=True) as conn:
+            conn.execute("drop index ts.meter_readings_ts_idx")
+        drifted = diff_plane(live.url, "timeseries", spare.url)
+        assert [(d.kind, d.category, d.name) for d in drifted.drift] == [
+            ("missing", "index", '"ts"."meter_readings_ts_idx"')]
