@@ -9,6 +9,7 @@ data gets a database of its own, created from migrations and dropped afterwards.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -61,20 +62,35 @@ class ScratchDatabases:
         self.names.append(name)
         return _with_database(self.admin_url, name)
 
-    def drop_all(self) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            for name in self.names:
-                conn.execute(f'drop database if exists "{name}" with (force)')
+    def drop_all(self, server_log: Path | None = None) -> None:
+        # A connection per database, and one retry: twice in CI (never locally) the server
+        # dropped the connection during a forced drop at the very end of the session; it
+        # restarts after a crash, so the retry succeeds, and the log's tail says what happened.
+        for name in self.names:
+            for attempt in range(2):
+                try:
+                    with psycopg.connect(self.admin_url, autocommit=True) as conn:
+                        conn.execute(f'drop database if exists "{name}" with (force)')
+                    break
+                except psycopg.OperationalError:
+                    if attempt or server_log is None:
+                        raise
+                    tail = server_log.read_text(errors="replace")[-3000:]
+                    warnings.warn(f"dropping {name} lost the connection; the server log"
+                                  f" ends:\n{tail}", stacklevel=1)
+                    time.sleep(3)
         self.names.clear()
 
 
 @pytest.fixture(scope="session")
-def scratch(pg_server: str) -> Iterator[ScratchDatabases]:
+def scratch(pg_server: str, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[ScratchDatabases]:
     dbs = ScratchDatabases(pg_server)
+    log = tmp_path_factory.getbasetemp() / "pg0" / "data" / "server.log"
     try:
         yield dbs
     finally:
-        dbs.drop_all()
+        dbs.drop_all(log if log.exists() else None)
 
 
 @pytest.fixture
