@@ -204,6 +204,9 @@ def child_env(root: Path, database_url: str, timeseries_url: str | None) -> dict
         env["TIMESERIES_DATABASE_URL"] = timeseries_url
     # Pinned, so the functions, the jobs and the keys printed here all read the same file.
     env.setdefault("NXT_SUPABASE_CONFIG", str(config_path(root)))
+    # One record of the jobs' runs for the scheduler here and the console's "run now" there.
+    env.setdefault("NXT_JOB_RUNS_LOG", str(root / ".nxt" / "job-runs.jsonl"))
+    os.environ.setdefault("NXT_JOB_RUNS_LOG", env["NXT_JOB_RUNS_LOG"])
     jwt_secret(env)  # and verify with the secret the printed keys are signed with
     return env
 
@@ -303,3 +306,5 @@ def _banner(root: Path, port: int, env: Mapping[str, str], emit: Emit) -> None:
     keys = dev_keys(jwt_secret(dict(env)))
     emit(f"anon key: {keys.anon}")
     emit(f"service_role key: {keys.service_role}")
+    # The local service-role key only (as printed above): the page keeps it in a cookie.
+    emit(f"console: http://127.0.0.1:{port}/?token={keys.service_role}")

@@ -17,14 +17,22 @@ _ROUTE = re.compile(r"^/functions/v1/(?P<name>[A-Za-z0-9_-]+)(?P<rest>/.*)?$")
 
 
 class Gateway:
-    def __init__(self, functions: Mapping[str, ASGIApp]) -> None:
+    """`console`: the app for `/` and `/console/...` (the operator console), when served."""
+
+    def __init__(self, functions: Mapping[str, ASGIApp], console: ASGIApp | None = None
+                 ) -> None:
         self.functions = dict(functions)
+        self.console = console
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
+            return
+        if self.console is not None and (scope["path"] in ("/", "/favicon.ico")
+                                         or scope["path"].startswith("/console/")):
+            await self.console(scope, receive, send)
             return
         match = _ROUTE.match(scope["path"])
         app = self.functions.get(match["name"]) if match else None

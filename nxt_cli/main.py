@@ -255,6 +255,8 @@ def build_gateway(root: object = None) -> tuple[object, list[str]]:
     """Load every enabled function of the checkout behind one local gateway app."""
     from pathlib import Path
 
+    from nxt_cli.console import app as console
+    from nxt_cli.console.requests import RequestLog, recording
     from nxt_cli.functions import function_sources, load
     from nxt_cli.gateway import Gateway, ServiceRoleOnly
     from nxt_cli.stack import config_path, project_root
@@ -263,6 +265,7 @@ def build_gateway(root: object = None) -> tuple[object, list[str]]:
     base = Path(str(root)) if root else project_root()
     config = load_config(config_path(base))
     os.environ.setdefault("NXT_SUPABASE_CONFIG", str(config.path))
+    requests = RequestLog()
     apps = {}
     # Aliases (a table whose entrypoint is another function's main.py) are served too.
     for name, source in function_sources(base, config).items():
@@ -275,8 +278,9 @@ def build_gateway(root: object = None) -> tuple[object, list[str]]:
         loaded = load(source, name)
         # A job (a CloudEvent target) runs here for the service role only (finding 8).
         is_job = getattr(getattr(loaded.module, loaded.target, None), "__nxt_schedule__", None)
-        apps[name] = ServiceRoleOnly(loaded.app) if is_job else loaded.app
-    return Gateway(apps), sorted(apps)
+        app = ServiceRoleOnly(loaded.app) if is_job else loaded.app
+        apps[name] = recording(app, requests, name)  # the console's "last requests"
+    return Gateway(apps, console=console.build(base, requests)), sorted(apps)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

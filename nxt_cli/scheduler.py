@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -64,6 +65,16 @@ def invoke_command(job: str) -> list[str]:
     return [sys.executable, "-m", "nxt_cli.main", "invoke", job]
 
 
+def job_result(stdout: str) -> dict[str, Any] | None:
+    """The result `nxt invoke` printed as its last line, if it did."""
+    last = next((ln for ln in reversed(stdout.splitlines()) if ln.strip()), "")
+    try:
+        result = json.loads(last)
+    except ValueError:
+        return None
+    return result if isinstance(result, dict) else None
+
+
 def outcome(returncode: int, stdout: str, stderr: str) -> str:
     """The status word of a finished run: the job's own `status` (what `nxt invoke` printed as
     its last line), or why it failed."""
@@ -89,6 +100,7 @@ class _Run:
     proc: subprocess.Popen[str]
     started: float
     thread: threading.Thread | None = field(default=None, repr=False)
+    started_at: datetime | None = None
 
 
 class Scheduler:
@@ -188,7 +200,7 @@ class Scheduler:
         except OSError as exc:
             self._emit(f"job {name}: failed to start ({exc}) in 0.00s")
             return
-        run = _Run(name, proc, time.monotonic())
+        run = _Run(name, proc, time.monotonic(), started_at=self._clock())
         run.thread = threading.Thread(target=self._finish, args=(run,), daemon=True,
                                       name=f"nxt-job-{name}")
         with self._lock:
@@ -206,6 +218,10 @@ class Scheduler:
         status = "interrupted" if stopping and run.proc.returncode != 0 else outcome(
             run.proc.returncode, stdout, stderr)
         self._emit(f"job {run.job}: {status} in {seconds:.2f}s")
+        from nxt_cli.console import runs  # what the console's Jobs section lists
+
+        runs.record({"job": run.job, "started": run.started_at, "seconds": round(seconds, 2),
+                     "status": status, "result": job_result(stdout), "by": "schedule"})
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no run is in flight (tests); False when `timeout` passed first."""
