@@ -125,6 +125,24 @@ def test_the_console_shows_the_stack_to_the_operator_and_runs_a_job(
         context.close()
 
 
+def test_the_console_reads_on_a_phone(stack: tuple[ServeProcess, str, str],
+                                      browser: Any) -> None:
+    served, _, _ = stack
+    api = served.api
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  device_scale_factor=2)
+    try:
+        page = context.new_page()
+        page.goto(f"{api.base_url}/?token={api.token(OPERATOR_ID)}")
+        assert page.locator("section#jobs").is_visible()
+        # Nothing wider than the screen: wide tables scroll inside their section.
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "phone.png"))
+    finally:
+        context.close()
+
+
 def test_a_non_operator_gets_no_data(stack: tuple[ServeProcess, str, str],
                                       browser: Any) -> None:
     served, _, _ = stack
