@@ -134,3 +134,27 @@ def last_json(output: str) -> Any:
 def rows(url: str, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         return conn.execute(sql, params).fetchall()
+
+
+def demo_planes(scratch: Any, prefix: str, *, customers: int = 40, days: int = 2
+                ) -> tuple[str, str]:
+    """Both planes as `nxt dev` builds them (migrations, demo data, demo telemetry and the
+    snapshot jobs run on it), smaller: `customers` meters over `days` days."""
+    from nxt_cli import migrate
+    from nxt_cli.main import _seed_telemetry
+    from nxt_cli.seed import seed
+
+    url, ts_url = scratch.create(prefix), scratch.create(f"{prefix}_ts")
+    migrate.migrate(url)
+    migrate.migrate_timeseries(ts_url)
+    seed(url, customers=customers)
+    previous = os.environ.get("NXT_DEMO_TELEMETRY_DAYS")
+    os.environ["NXT_DEMO_TELEMETRY_DAYS"] = str(days)
+    try:
+        _seed_telemetry(url, ts_url)
+    finally:
+        if previous is None:
+            os.environ.pop("NXT_DEMO_TELEMETRY_DAYS", None)
+        else:
+            os.environ["NXT_DEMO_TELEMETRY_DAYS"] = previous
+    return url, ts_url

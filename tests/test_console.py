@@ -12,10 +12,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from nxt_cli.seed import LENDER_ID, OPERATOR_ID, seed
+from nxt_cli.seed import LENDER_ID, OPERATOR_ID
 
 from .conftest import ROOT, ScratchDatabases
-from .serving import ServeProcess, serve
+from .serving import ServeProcess, demo_planes, serve
 
 pytestmark = pytest.mark.db
 
@@ -30,16 +30,7 @@ def _chromium() -> str | None:
 @pytest.fixture(scope="module")
 def stack(scratch: ScratchDatabases, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[ServeProcess, str, str]]:
-    from nxt_cli import migrate
-    from nxt_cli.main import _seed_telemetry
-
-    url, ts_url = scratch.create("console"), scratch.create("console_ts")
-    migrate.migrate(url)
-    migrate.migrate_timeseries(ts_url)
-    seed(url, customers=40)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("NXT_DEMO_TELEMETRY_DAYS", "2")
-        _seed_telemetry(url, ts_url)
+    url, ts_url = demo_planes(scratch, "console")
     tmp = tmp_path_factory.mktemp("console")
     with serve(url, ts_url, tmp / "serve.log",
                NXT_JOB_RUNS_LOG=str(tmp / "job-runs.jsonl")) as served:

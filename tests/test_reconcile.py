@@ -6,7 +6,6 @@ looks for, and each is found, counted and named.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -16,27 +15,14 @@ from timeseries.reconcile import reconcile
 
 from .conftest import ScratchDatabases
 from .legacy_support import nxt
+from .serving import demo_planes
 
 pytestmark = pytest.mark.db
 
 
 @pytest.fixture(scope="module")
-def demo(scratch: ScratchDatabases) -> Iterator[tuple[str, str]]:
-    from nxt_cli import migrate
-    from nxt_cli.main import _seed_telemetry
-
-    url, ts_url = scratch.create("reconcile"), scratch.create("reconcile_ts")
-    migrate.migrate(url)
-    migrate.migrate_timeseries(ts_url)
-    seed(url, customers=40)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("NXT_DEMO_TELEMETRY_DAYS", "2")
-        _seed_telemetry(url, ts_url)
-    yield url, ts_url
-
-
-def _counts(url: str, ts_url: str) -> dict[str, int]:
-    return {c.name: c.count for c in reconcile(url, ts_url).checks}
+def demo(scratch: ScratchDatabases) -> tuple[str, str]:
+    return demo_planes(scratch, "reconcile")
 
 
 def test_the_demo_planes_agree_then_each_planted_disagreement_is_found(
