@@ -150,6 +150,30 @@ DIGEST = ("select md5(string_agg(row(created_at, meter_id, consumption_kwh, cons
           " order by created_at, meter_id)) from public.meter_snapshot_1_h")
 
 
+COUNTS_DIFFER = """
+select coalesce(c.hour, l.hour), c.readings, l.readings
+  from ts.meter_snapshot_counts c
+  full join (select date_trunc('hour', created_at) as hour, count(*) as readings
+               from public.meter_snapshot_1_h
+              where not is_hidden_from_reporting and consumption_kwh <> 'NaN'
+              group by 1) l on l.hour = c.hour
+ where c.readings is distinct from l.readings
+   and (c.readings <> 0 or l.readings is not null)
+"""
+
+
+def test_snapshot_keeps_the_counts_of_what_it_writes(planes: Planes,
+                                                     built: dict[str, Any]) -> None:
+    # meter-consumption's totals (timeseries/counts.py): every hour the build wrote is counted,
+    # as a count of its rows says, in all and per site.
+    assert built["counts"]["recounted"] == 3
+    assert ts_rows(planes, COUNTS_DIFFER) == []
+    sites = ts_rows(planes, "select count(*), sum(readings) from ts.meter_snapshot_site_counts")
+    assert sites[0][0] > 40 and sites[0][1] == ts_rows(
+        planes, "select count(*) from public.meter_snapshot_1_h where grid_name is not null"
+                " and not is_hidden_from_reporting and consumption_kwh <> 'NaN'")[0][0]
+
+
 def test_a_rerun_changes_nothing(planes: Planes, built: dict[str, Any]) -> None:
     before = ts_rows(planes, DIGEST)
     again = invoke(planes, "snapshot-meters")
@@ -182,6 +206,7 @@ def test_late_readings_rebuild_the_hours_they_touch(planes: Planes,
                             " where meter_id = %s and created_at < %s", (meter, end))[0][0]
     # The 0.3 kWh between the late reading and the first one are now counted.
     assert total >= Decimal("0.3000")
+    assert ts_rows(planes, COUNTS_DIFFER) == []  # the new hour's row is counted too
 
 
 def test_a_second_run_waits_for_nobody(planes: Planes) -> None:

@@ -39,6 +39,8 @@ from .conftest import ROOT, Seeded
 from .legacy_reference import legacy_answer, readings_text
 from .legacy_ts import PG15, T0, build, changed_since, fill, require_pg15, snapshot
 
+TS_HEAD = migrate.timeseries_head_revision()
+
 pytestmark = pytest.mark.db
 
 FROM, TO = "2025-03-30T20:00:00.000Z", "2025-04-02T07:59:59.999Z"  # every filled hour
@@ -90,7 +92,7 @@ def test_a_plain_legacy_database_is_adopted_without_changing_a_row(
     assert before["public.meter_snapshot_1_h"][1] > 8000  # the data set's, and 60 more
     assert before["public.dcu_snapshot_15_min"][1] > 0  # the ex-aggregates hold rows too
 
-    assert adopt(legacy_plain) == ("ts0001", "ts0003")
+    assert adopt(legacy_plain) == ("ts0001", TS_HEAD)
     assert changed_since(before, legacy_plain) == {}
     with psycopg.connect(legacy_plain) as conn:
         # Still the baseline, now with this project's columns beside the legacy ones.
@@ -127,8 +129,8 @@ def test_a_plain_legacy_database_is_adopted_without_changing_a_row(
     # Going back is refused: the legacy services use these tables.
     with pytest.raises(Exception, match="built by the legacy system"):
         migrate.downgrade_timeseries(legacy_plain, "base")
-    assert migrate.timeseries_current_revision(legacy_plain) == "ts0003"
-    assert migrate.migrate_timeseries(legacy_plain) == ("ts0003", "ts0003")
+    assert migrate.timeseries_current_revision(legacy_plain) == TS_HEAD
+    assert migrate.migrate_timeseries(legacy_plain) == (TS_HEAD, TS_HEAD)
     assert changed_since(before, legacy_plain) == {}
 
 
@@ -227,7 +229,7 @@ def test_a_timescaledb_legacy_database_is_adopted_without_changing_a_row(
     objects = _timescale_objects(url)
     assert len(objects["hypertables"]) == 14 and len(objects["aggregates"]) == 4
 
-    assert adopt(url) == ("ts0001", "ts0003")
+    assert adopt(url) == ("ts0001", TS_HEAD)
     assert changed_since(before, url) == {}
     # The hypertables, their chunks' interval, the aggregates and their policies: untouched.
     assert _timescale_objects(url) == objects

@@ -134,6 +134,26 @@ job_runs = Table(
     info={"is_view": True},
 )
 
+# Kept counts of meter_snapshot_1_h's listed rows per whole UTC hour, in all and per site
+# (revision ts0004, timeseries/counts.py): meter-consumption's totals. `hour` is timestamp
+# without time zone holding UTC, as the created_at it is compared with.
+meter_snapshot_counts = Table(
+    "meter_snapshot_counts", metadata,
+    Column("hour", DateTime(timezone=False), primary_key=True),
+    Column("readings", BigInteger, nullable=False),
+    _tz("counted_at", nullable=False, server_default=func.now()),
+    CheckConstraint("hour = date_trunc('hour', hour)", name="meter_snapshot_counts_whole_hour"),
+    CheckConstraint("readings >= 0", name="meter_snapshot_counts_readings"),
+)
+
+meter_snapshot_site_counts = Table(
+    "meter_snapshot_site_counts", metadata,
+    Column("site", Text, primary_key=True),  # lower(grid_name)
+    Column("hour", DateTime(timezone=False), primary_key=True),
+    Column("readings", BigInteger, nullable=False),
+    CheckConstraint("readings > 0", name="meter_snapshot_site_counts_readings"),
+)
+
 # Raw readings rolled up per meter and hour. A continuous aggregate (real-time) where
 # TimescaleDB has them, else a plain view: same name, same columns on both engines. It covers
 # only what raw retention keeps; public.meter_snapshot_1_h is the durable record.

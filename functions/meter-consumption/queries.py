@@ -18,21 +18,20 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from shared.http import BadRequest
+from shared.meter_snapshots import LISTED
 
 from .legacy import js_round_kwh, js_timestamp
 from .models import ConsumptionQuery
 
 # created_at is timestamp without time zone holding UTC: the bounds are passed as naive UTC
-# timestamps, never compared through the session's TimeZone. `<> 'NaN'` is false only for NaN
-# (PostgreSQL orders NaN equal to itself), as the legacy `not (consumption_kwh::text = 'NaN')`.
-_WHERE = """
- where h.created_at >= %(from)s and h.created_at <= %(to)s
-   and h.is_hidden_from_reporting = false
-   and h.consumption_kwh is not null
-   and h.consumption_kwh <> 'NaN'::double precision
+# timestamps, never compared through the session's TimeZone. LISTED: visible real readings.
+_FILTERS = """
    and (%(site)s::text is null or lower(h.grid_name) = lower(%(site)s::text))
    and (%(meter)s::text is null or h.meter_external_reference = %(meter)s::text)
 """
+_WHERE = f"""
+ where h.created_at >= %(from)s and h.created_at <= %(to)s
+   and {LISTED}""" + _FILTERS
 
 # The consumption as the legacy read it: the numeric text of the double (15 significant
 # digits), which legacy.js_round_kwh rounds as the legacy JavaScript did.
@@ -47,7 +46,31 @@ select h.created_at, h.meter_id, h.meter_external_reference, h.consumption_kwh::
  limit %(limit)s offset %(offset)s
 """
 
-_COUNT = "select count(*) from public.meter_snapshot_1_h h" + _WHERE
+# The window's total: the kept counts of the whole hours inside it (timeseries/counts.py), plus
+# a live count of what they do not cover (the partial first and last hours, hours not counted
+# yet, the open hour), each uncovered range counted by its own index range scan. A `meter`
+# filter has no kept count: its window is counted live (at most one row an hour).
+_COUNT = f"""
+with counted as (
+    select c.hour, case when %(site)s::text is null then c.readings
+                        else coalesce(s.readings, 0) end as readings
+      from ts.meter_snapshot_counts c
+      left join ts.meter_snapshot_site_counts s
+        on %(site)s::text is not null and s.site = lower(%(site)s::text) and s.hour = c.hour
+     where %(meter)s::text is null
+       and c.hour >= %(from)s and c.hour <= %(to)s
+       and c.hour + interval '1 hour' <= %(to)s + interval '1 microsecond'
+), uncovered as (
+    select unnest(tsmultirange(tsrange(%(from)s, %(to)s, '[]'))
+                  - coalesce((select range_agg(tsrange(hour, hour + interval '1 hour'))
+                                from counted), '{{}}'::tsmultirange)) as r
+)
+select coalesce((select sum(readings) from counted), 0)::bigint
+     + coalesce((select sum(n) from uncovered, lateral (
+           select count(*) as n from public.meter_snapshot_1_h h
+            where h.created_at >= lower(uncovered.r) and h.created_at <= upper(uncovered.r)
+              and uncovered.r @> h.created_at and {LISTED}""" + _FILTERS + """) live), 0)::bigint
+"""
 
 _EPOCH = datetime(1970, 1, 1)
 _CURSOR_TAG = "us"  # microseconds: legacy rows need not be on a whole second
@@ -90,8 +113,8 @@ async def page(conn: AsyncConnection[Any], q: ConsumptionQuery,
     total = None
     if q.cursor is None:
         # Legacy clients page by offset and read the total on every page; cursor pages skip
-        # the count. It grows with the window's rows (~0.1 s per million), so a client paging
-        # by offset is answered from shared.totals between counts.
+        # it. It costs what the window's partial hours cost (_COUNT), and a client paging by
+        # offset is answered from shared.totals between counts.
         total = known_total
         if total is None:
             cur = await conn.execute(_COUNT, params)

@@ -72,18 +72,29 @@ async def load_dimension(ts: Any, transactional: Any) -> int:
     return len(rows)
 
 
-async def build_window(ts: Any, lo: datetime, hi: datetime, **options: Any) -> Any:
+async def build_window(ts: Any, lo: datetime, hi: datetime, count: bool = True,
+                       **options: Any) -> Any:
     """One build of [lo, hi), in the caller's transaction, with the snapshot table's partitions
-    for it (a no-op unless the table is natively partitioned)."""
+    for it (a no-op unless the table is natively partitioned), and unless `count` is false its
+    hours counted again for meter-consumption's totals (timeseries/counts.py)."""
+    from timeseries.counts import arecount
     from timeseries.hourly import abuild_hours
     from timeseries.partitions import aensure_partitions
 
     await aensure_partitions(ts, "meter_snapshot_1_h", lo, hi - timedelta(microseconds=1))
-    return await abuild_hours(ts, lo, hi, **options)
+    result = await abuild_hours(ts, lo, hi, **options)
+    if count:
+        await arecount(ts, _naive(lo), _naive(hi))
+    return result
+
+
+def _naive(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 async def build(ts: Any, transactional: Any, now: datetime | None = None) -> dict[str, Any]:
     """`ts`: the job's direct connection (autocommit, holding the job's lock)."""
+    from timeseries.counts import acatch_up, arecount
     from timeseries.hourly import ahours_to_rebuild
 
     now = now or datetime.now(UTC)
@@ -91,7 +102,8 @@ async def build(ts: Any, transactional: Any, now: datetime | None = None) -> dic
     cur = await ts.execute(_PENDING, (closed,))
     taken = await cur.fetchall()
     if not taken:
-        return {"status": "done", "queued": 0, "hours": 0, "rows": 0}
+        counts = await acatch_up(ts, _naive(now))
+        return {"status": "done", "queued": 0, "hours": 0, "rows": 0, "counts": counts}
     meters = await load_dimension(ts, transactional)
     ranges = await ahours_to_rebuild(ts, hours=sorted({hour for _, hour in taken}))
     rows = 0
@@ -99,15 +111,20 @@ async def build(ts: Any, transactional: Any, now: datetime | None = None) -> dic
     for lo, hi in windows:
         async with ts.transaction():
             await ts.execute(_TAKE, ([i for i, hour in taken if lo <= hour < hi],))
+            built = [(max(r.lo, lo), min(r.hi, hi)) for r in ranges if r.lo < hi and r.hi > lo]
             for r in ranges:
                 if r.lo < hi and r.hi > lo:
-                    result = await build_window(ts, max(r.lo, lo), min(r.hi, hi),
+                    result = await build_window(ts, max(r.lo, lo), min(r.hi, hi), count=False,
                                                 meters=list(r.meters))
                     rows += result.written
+            if built:  # the window's hours once, whichever meters' ranges they came from
+                await arecount(ts, _naive(min(a for a, _ in built)),
+                               _naive(max(b for _, b in built)))
     # Entries whose hours had no readings left to build from (nothing to widen).
     leftover = [i for i, hour in taken if not any(lo <= hour < hi for lo, hi in windows)]
     if leftover:
         await ts.execute(_TAKE, (leftover,))
     hours = sum(int((hi - lo) / timedelta(hours=1)) for lo, hi in windows)
+    counts = await acatch_up(ts, _naive(now))
     return {"status": "done", "queued": len(taken), "hours": hours, "rows": rows,
-            "meters": meters}
+            "meters": meters, "counts": counts}
