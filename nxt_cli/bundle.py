@@ -13,8 +13,15 @@ inside it, needs, and nothing else:
   jwt_secret` when it is an `env(...)` reference, never a literal: `shared.supabase_config`
   finds it by walking up from the working directory, and failing that from the bundled
   `shared/`, so nothing has to point at it;
-- `requirements.txt`: the distributions the function's code imports, pinned (`==`) to the
-  versions installed here, with the extras pyproject.toml asks of them.
+- `requirements.txt`: the whole dependency closure the function runs on, each distribution
+  pinned (`==`) to the version installed here, where its tests ran, so a deploy's `pip install`
+  adds nothing unpinned: the distributions the function's code imports, functions-framework and
+  Starlette (marked `direct`, with the extras pyproject.toml asks of them, as
+  `psycopg[binary,pool]`), and everything they require, recursively (flask, uvicorn, anyio,
+  psycopg-binary, cryptography, cffi, ...), each with `# via` the pins requiring it. The
+  requirements are read from the installed distributions' metadata, their environment markers
+  evaluated for the interpreter running `nxt bundle`, which is to be the deploy's runtime
+  (Python 3.11 on Linux); the header names it.
 
 What a function's code reaches is worked out statically with `ast`, lazy imports included, per
 top-level definition rather than per module: `timeseries.engine` imports SQLAlchemy only inside
@@ -37,13 +44,16 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 from nxt_cli.functions import function_sources
 
 # Always installed: it is the server that loads main.py, whether or not the code imports it.
 FRAMEWORK = "functions-framework"
-# What functions_framework.aio, which every function is written against, serves with: pinned
-# too, even for a job whose own code never imports it, so that a deployed function runs the
-# version tested here rather than whichever the framework's range allows.
+# What functions_framework.aio, which every function is written against, serves with: a direct
+# pin even for a job whose own code never imports it (the closure of functions-framework would
+# pin it anyway, but a reader should see that the code relies on it).
 ASGI = "starlette"
 # Every function carries the runtime package, even one whose code never reaches it.
 ALWAYS_BUNDLED = ("shared",)
@@ -56,8 +66,6 @@ SKIPPED_DIRS = frozenset({"__pycache__", "tests", "migrations", ".pytest_cache",
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _FN = "@fn"  # the pseudo-package a function's own modules are named under
 _ENV_REF = re.compile(r"env\((.*)\)")  # as shared.supabase_config reads references
-_REQUIREMENT = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
-_EXTRA_MARKER = re.compile(r"""extra\s*==\s*['"]([^'"]+)['"]""")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -272,61 +280,95 @@ def analyse(root: Path, name: str) -> Reach:
 
 @dataclass(frozen=True, order=True)
 class Pin:
-    key: str  # canonical name, for sorting and comparing
-    name: str
+    """One line of a bundle's requirements.txt, and why it is there."""
+
+    name: str  # canonical (PEP 503), as pip-tools writes it: the same spelling in `via`
     version: str
-    extras: tuple[str, ...] = ()
+    extras: tuple[str, ...] = ()  # only on direct pins: what pyproject.toml asks of them
+    direct: bool = False  # the code imports it, or it is what serves the code
+    via: tuple[str, ...] = ()  # canonical names of the pinned distributions that require it
 
     def __str__(self) -> str:
         extras = f"[{','.join(self.extras)}]" if self.extras else ""
         return f"{self.name}{extras}=={self.version}"
 
-
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    def line(self) -> str:
+        """The pin with pip-tools' kind of comment (pip ignores ` #` to the end of a line)."""
+        reasons = (["direct"] if self.direct else []) + (
+            [f"via {', '.join(self.via)}"] if self.via else [])
+        return f"{self}  # {'; '.join(reasons)}"
 
 
 def declared_extras(root: Path) -> dict[str, tuple[str, ...]]:
     """The extras pyproject.toml asks of each runtime dependency: psycopg -> (binary, pool)."""
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
-    extras: dict[str, tuple[str, ...]] = {}
+    extras: dict[str, set[str]] = {}
     for line in project.get("dependencies", []):
-        match = _REQUIREMENT.match(line)
-        if match and match[2]:
-            wanted = {e.strip() for e in match[2].split(",") if e.strip()}
-            key = canonical(match[1])
-            extras[key] = tuple(sorted(wanted | set(extras.get(key, ()))))
-    return extras
+        requirement = Requirement(line)
+        extras.setdefault(canonicalize_name(requirement.name), set()).update(requirement.extras)
+    return {key: tuple(sorted(wanted)) for key, wanted in extras.items() if wanted}
 
 
-def _pin(dist: str, extras: tuple[str, ...] = ()) -> Pin:
+def _installed(name: str) -> metadata.Distribution:
     try:
-        meta = metadata.metadata(dist)
+        return metadata.distribution(name)
     except metadata.PackageNotFoundError:
-        raise BundleError(f"{dist} is not installed in this environment") from None
-    return Pin(canonical(meta["Name"]), meta["Name"], meta["Version"], extras)
+        raise BundleError(f"{name} is not installed in this environment") from None
 
 
-def _extra_dists(dist: str, extras: tuple[str, ...]) -> list[str]:
-    """The distributions `dist[extras]` adds that are installed here (so their markers held)."""
-    found = []
-    for line in metadata.requires(dist) or []:
-        requirement, _, marker = line.partition(";")
-        extra = _EXTRA_MARKER.search(marker)
-        match = _REQUIREMENT.match(requirement)
-        if extra and match and extra[1] in extras:
-            try:
-                metadata.version(match[1])
-            except metadata.PackageNotFoundError:
-                continue
-            found.append(match[1])
-    return found
+def _requires(dist: metadata.Distribution, extras: Iterable[str]) -> list[Requirement]:
+    """What `dist[extras]` requires on this interpreter and platform: each requirement whose
+    environment marker holds here, with no extra or with one of `extras`."""
+    held: list[Requirement] = []
+    for line in dist.requires or []:
+        requirement = Requirement(line)
+        marker = requirement.marker
+        # One extra at a time, as pip evaluates them; "" stands for the base requirements.
+        if marker is None or any(marker.evaluate({"extra": e}) for e in ("", *extras)):
+            held.append(requirement)
+    return held
 
 
-def requirements(root: Path, third_party: Iterable[str]) -> list[Pin]:
-    """Pinned distributions providing `third_party` imports, functions-framework and Starlette,
-    and the extras pyproject.toml asks of them (psycopg[binary,pool] -> psycopg-binary,
-    psycopg-pool)."""
+def _check_installed(requirement: Requirement, dist: metadata.Distribution,
+                     parent: str | None) -> None:
+    # Pins that contradict each other would fail on the deploy's pip install, not here.
+    if not requirement.specifier.contains(dist.version, prereleases=True):
+        wanted = f"{parent} requires {requirement}" if parent else f"{requirement} is wanted"
+        raise BundleError(f"{wanted}, but {dist.version} is installed here (run `pip check`)")
+
+
+def closure(direct: dict[str, tuple[str, ...]]) -> list[Pin]:
+    """Pins of the distributions `direct` names (name -> the extras asked of it) and of
+    everything they require, recursively, at the versions installed here."""
+    todo: list[tuple[str | None, Requirement]] = [
+        (None, Requirement(f"{name}[{','.join(extras)}]" if extras else name))
+        for name, extras in direct.items()]
+    dists: dict[str, metadata.Distribution] = {}
+    walked: dict[str, set[str]] = {}  # canonical name -> the extras its requirements were read with
+    via: dict[str, set[str]] = {}
+    while todo:
+        parent, requirement = todo.pop()
+        key = canonicalize_name(requirement.name)
+        if key not in dists:
+            dists[key] = _installed(requirement.name)
+        _check_installed(requirement, dists[key], parent)
+        if parent is not None:
+            via.setdefault(key, set()).add(parent)
+        # Read again when new extras are asked of it (uvicorn, then uvicorn[standard]).
+        if key in walked and requirement.extras <= walked[key]:
+            continue
+        walked[key] = walked.get(key, set()) | requirement.extras
+        todo += [(key, r) for r in _requires(dists[key], sorted(walked[key]))]
+    direct_keys = {canonicalize_name(name): extras for name, extras in direct.items()}
+    return sorted(
+        Pin(key, dist.version, direct_keys.get(key, ()), key in direct_keys,
+            tuple(sorted(via.get(key, ()))))
+        for key, dist in dists.items())
+
+
+def _direct(root: Path, third_party: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """The distributions providing `third_party` imports, functions-framework and Starlette,
+    each with the extras pyproject.toml asks of it."""
     providers = metadata.packages_distributions()
     dists = {FRAMEWORK, ASGI}
     for top in third_party:
@@ -337,18 +379,32 @@ def requirements(root: Path, third_party: Iterable[str]) -> list[Pin]:
     # A distribution the project gets as an extra of another (psycopg-pool, from psycopg[pool])
     # works through that other one, which it need not declare: psycopg-pool imports psycopg
     # without depending on it.
-    needed = {canonical(d) for d in dists}
+    needed = {canonicalize_name(d) for d in dists}
     for parent, wanted in extras.items():
-        if needed & {canonical(d) for d in _extra_dists(parent, wanted)}:
+        dist = _installed(parent)
+        base = {canonicalize_name(r.name) for r in _requires(dist, ())}
+        added = {canonicalize_name(r.name) for r in _requires(dist, wanted)} - base
+        if needed & added:
             dists.add(parent)
-    pins: dict[str, Pin] = {}
-    for dist in sorted(dists):
-        pin = _pin(dist, extras.get(canonical(dist), ()))
-        pins[pin.key] = pin
-        for extra_dist in _extra_dists(dist, pin.extras):
-            extra_pin = _pin(extra_dist)
-            pins.setdefault(extra_pin.key, extra_pin)
-    return sorted(pins.values())
+    return {name: extras.get(canonicalize_name(name), ()) for name in sorted(dists)}
+
+
+def requirements(root: Path, third_party: Iterable[str]) -> list[Pin]:
+    """The whole closure a function runs on, pinned: the distributions providing its
+    `third_party` imports, functions-framework and Starlette, with the extras pyproject.toml
+    asks of them (psycopg[binary,pool], pyjwt[crypto]), and all they require (flask, anyio,
+    psycopg-binary, cryptography -> cffi -> pycparser, ...)."""
+    return closure(_direct(root, third_party))
+
+
+def requirements_txt(name: str, pins: Iterable[Pin]) -> str:
+    """The bundle's requirements.txt: a header saying what the comments mean, a pin a line."""
+    python = f"Python {sys.version_info.major}.{sys.version_info.minor}, {sys.platform}"
+    header = [f"# {name}: every distribution it runs on ({python}), pinned to the version",
+              "# `nxt bundle` found installed, the one its tests ran against.",
+              "# `direct`: its code imports it, or it serves the code; `via X`: pinned X requires"
+              " it.", ""]
+    return "\n".join([*header, *(p.line() for p in pins)]) + "\n"
 
 
 # -- the bundled config -------------------------------------------------------------------------
@@ -473,9 +529,7 @@ def bundle(root: Path, name: str, out: Path) -> Bundle:
                               " writes")
     (target / "supabase").mkdir()
     (target / "supabase" / "config.toml").write_text(config)
-    header = (f"# {name}: what its code imports, pinned to the versions `nxt bundle` found"
-              " installed.\n")
-    (target / "requirements.txt").write_text(header + "".join(f"{p}\n" for p in pins))
+    (target / "requirements.txt").write_text(requirements_txt(name, pins))
     archive = write_zip(target, out / f"{name}.zip")
     files = [p for p in target.rglob("*") if p.is_file()]
     return Bundle(name=name, directory=target, archive=archive, pins=tuple(pins),
@@ -523,7 +577,8 @@ def run(root: Path, args: argparse.Namespace) -> int:
             b = bundle(root, name, out)
             print(f"{b.directory}: {b.files} files, {_size(b.size)}; {b.archive}"
                   f" {_size(b.archive_size)}; packages {', '.join(b.packages)}; requires"
-                  f" {', '.join(p.name for p in b.pins)}")
+                  f" {', '.join(p.name for p in b.pins if p.direct)} and the"
+                  f" {sum(not p.direct for p in b.pins)} they depend on")
     except BundleError as exc:
         print(f"nxt bundle: {exc}", file=sys.stderr)
         return 1

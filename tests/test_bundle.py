@@ -1,6 +1,7 @@
 """`nxt bundle` and `nxt deploy --dry-run`: each function as a self-contained directory (its own
-files, shared/, timeseries/ only where its code imports it, a one-table config.toml, pinned
-requirements), and the deployment commands (triggers, schedules from code, secrets by reference).
+files, shared/, timeseries/ only where its code imports it, a one-table config.toml, its whole
+dependency closure pinned), and the deployment commands (triggers, schedules from code, secrets
+by reference).
 
 The key tests (marked db, they reach the package registry through pip) install a bundle's
 requirements.txt, and nothing else, into a fresh virtual environment and serve the bundle with
@@ -17,13 +18,16 @@ import tomllib
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
-from nxt_cli.bundle import BundleError, analyse, bundle, canonical, minimal_config
+from nxt_cli.bundle import BundleError, analyse, bundle, minimal_config
 from nxt_cli.functions import function_sources
 from nxt_cli.localdb import free_port, stop_process
 
@@ -40,12 +44,15 @@ JOBS = {"snapshot-meters", "sync-orders", "grid-daily", "timeseries-maintenance"
 TIMESERIES_PACKAGE = {"meter-readings", "freshness", "freshness-check", "reconcile-check",
                       "snapshot-meters", "timeseries-maintenance", "sync-orders", "grid-daily"}
 TIMESERIES_PLANE = TIMESERIES_PACKAGE | {"meter-consumption", "meter-consumption-2"}
-PSYCOPG = {"psycopg", "psycopg-binary", "psycopg-pool"}
-HTTP_REQUIREMENTS = {"functions-framework", "starlette", "pydantic", "pyjwt", "cryptography",
-                     *PSYCOPG}
+# The direct pins: what the code imports, and the server loading it with its ASGI framework.
+# psycopg[binary,pool] brings psycopg-binary and pyjwt[crypto] cryptography, as transitive pins.
+PSYCOPG = {"psycopg", "psycopg-pool"}
+HTTP_REQUIREMENTS = {"functions-framework", "starlette", "pydantic", "pyjwt", *PSYCOPG}
 JOB_REQUIREMENTS = {"functions-framework", "starlette", *PSYCOPG}
 # meter-readings' fast-path TypedDicts: pydantic wants typing_extensions' before Python 3.12.
 EXTRA_REQUIREMENTS = {"meter-readings": {"typing-extensions"}}
+# Jobs whose code never reaches shared.db's pool: psycopg-pool is only psycopg[pool]'s there.
+UNPOOLED_JOBS = {"reconcile-check", "timeseries-maintenance"}
 LENDER_ID, AGGREGATOR_ID = 1, 5
 MASK = "*******"
 
@@ -71,11 +78,32 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def requirement_lines(directory: Path) -> dict[str, str]:
-    """canonical name -> the requirement as written."""
-    lines = (directory / "requirements.txt").read_text().splitlines()
-    return {canonical(line.partition("==")[0].partition("[")[0]): line
-            for line in lines if line and not line.startswith("#")}
+@dataclass(frozen=True)
+class PinLine:
+    requirement: Requirement
+    direct: bool  # marked `direct`
+    via: frozenset[str]  # the names after `via`
+
+    @property
+    def version(self) -> str:
+        (spec,) = self.requirement.specifier  # exactly one specifier, an ==
+        assert spec.operator == "==", self.requirement
+        return spec.version
+
+
+def pin_lines(directory: Path) -> dict[str, PinLine]:
+    """canonical name -> the pin of the bundle's requirements.txt, and what its comment says."""
+    pins: dict[str, PinLine] = {}
+    for line in (directory / "requirements.txt").read_text().splitlines():
+        pin, _, comment = line.partition("#")
+        if not pin.strip():
+            continue
+        reasons = [r.strip() for r in comment.split(";")]
+        via = next((r.removeprefix("via ") for r in reasons if r.startswith("via ")), "")
+        requirement = Requirement(pin)
+        pins[canonicalize_name(requirement.name)] = PinLine(
+            requirement, "direct" in reasons, frozenset(filter(None, via.split(", "))))
+    return pins
 
 
 def files_of(directory: Path) -> dict[str, bytes]:
@@ -107,15 +135,20 @@ def test_bundle_holds_the_function_shared_and_only_the_packages_it_imports(
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_requirements_pin_exactly_what_the_code_imports(dist: Path, name: str) -> None:
-    lines = requirement_lines(dist / name)
+def test_direct_pins_are_exactly_what_the_code_imports(dist: Path, name: str) -> None:
+    pins = pin_lines(dist / name)
     wanted = JOB_REQUIREMENTS if name in JOBS else HTTP_REQUIREMENTS
-    assert set(lines) == wanted | EXTRA_REQUIREMENTS.get(name, set())
-    for key, line in lines.items():
-        assert line.endswith("==" + metadata.version(key)), line
-    assert lines["psycopg"].startswith("psycopg[binary,pool]==")
-    if "pyjwt" in lines:
-        assert lines["pyjwt"].startswith("PyJWT[crypto]==")
+    if name in UNPOOLED_JOBS:
+        wanted = wanted - {"psycopg-pool"}
+        assert pins["psycopg-pool"].via == {"psycopg"} and not pins["psycopg-pool"].direct
+    assert {key for key, pin in pins.items() if pin.direct} == (
+        wanted | EXTRA_REQUIREMENTS.get(name, set()))
+    assert pins["psycopg"].requirement.extras == {"binary", "pool"}
+    if "pyjwt" in pins:
+        assert pins["pyjwt"].requirement.extras == {"crypto"}
+    for key, pin in pins.items():
+        # Extras only where pyproject.toml asks them; what they bring has its own line.
+        assert pin.direct or not pin.requirement.extras, key
 
 
 def test_no_function_ships_sqlalchemy_or_alembic_although_timeseries_imports_them() -> None:
@@ -251,35 +284,12 @@ print("ok")
 """
 
 
-def installed_closure(requirements_txt: Path) -> set[str]:
-    """Canonical names of the requirements and of everything they require, as installed here."""
-    from packaging.requirements import Requirement
-
-    todo = [Requirement(line) for line in requirements_txt.read_text().splitlines()
-            if line and not line.startswith("#")]
-    seen: set[tuple[str, str]] = set()
-    names: set[str] = set()
-    while todo:
-        req = todo.pop()
-        key = canonical(req.name)
-        extras = set(req.extras) | {""}
-        if all((key, e) in seen for e in extras):
-            continue
-        seen.update((key, e) for e in extras)
-        names.add(key)
-        for line in metadata.requires(key) or []:
-            dep = Requirement(line)
-            if dep.marker is None or any(dep.marker.evaluate({"extra": e}) for e in extras):
-                todo.append(dep)
-    return names
-
-
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_bundle_imports_with_nothing_but_its_requirements(dist: Path, name: str) -> None:
     directory = dist / name
-    closure = installed_closure(directory / "requirements.txt")
+    pinned = set(pin_lines(directory))  # the whole closure
     allowed = {top for top, dists in metadata.packages_distributions().items()
-               if any(canonical(d) in closure for d in dists)}
+               if any(canonicalize_name(d) in pinned for d in dists)}
     allowed |= {"main", *(p.name for p in directory.iterdir() if (p / "__init__.py").exists())}
     done = subprocess.run(
         [sys.executable, "-c", _IMPORT_PROBE, ",".join(sorted(allowed)), name.replace("-", "_")],
