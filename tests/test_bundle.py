@@ -106,6 +106,24 @@ def pin_lines(directory: Path) -> dict[str, PinLine]:
     return pins
 
 
+def held_requirements(pins: dict[str, PinLine]) -> dict[str, list[Requirement]]:
+    """pinned name -> its requirements that apply here, given the extras asked of it by its own
+    line and by the requirements naming it (a fixed point: extras can ask for more extras)."""
+    asked = {key: set(pin.requirement.extras) for key, pin in pins.items()}
+    while True:
+        held = {key: [r for r in map(Requirement, metadata.requires(key) or [])
+                      if r.marker is None or r.marker.evaluate({"extra": asked[key]})]
+                for key in pins}
+        grown = False
+        for requirement in (r for rs in held.values() for r in rs):
+            wanted = asked.get(canonicalize_name(requirement.name))
+            if wanted is not None and not requirement.extras <= wanted:
+                wanted |= requirement.extras
+                grown = True
+        if not grown:
+            return held
+
+
 def files_of(directory: Path) -> dict[str, bytes]:
     return {p.relative_to(directory).as_posix(): p.read_bytes()
             for p in sorted(directory.rglob("*")) if p.is_file()}
@@ -149,6 +167,36 @@ def test_direct_pins_are_exactly_what_the_code_imports(dist: Path, name: str) ->
     for key, pin in pins.items():
         # Extras only where pyproject.toml asks them; what they bring has its own line.
         assert pin.direct or not pin.requirement.extras, key
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_the_pins_are_the_closed_closure_installed_here(dist: Path, name: str) -> None:
+    pins = pin_lines(dist / name)
+    for key, pin in pins.items():
+        assert pin.version == metadata.version(key), key
+    held = held_requirements(pins)
+    required_by: dict[str, set[str]] = {key: set() for key in pins}
+    for parent, requirements in held.items():
+        for requirement in requirements:
+            key = canonicalize_name(requirement.name)
+            assert key in pins, f"{parent} requires {requirement}, which is not pinned"
+            assert requirement.specifier.contains(pins[key].version, prereleases=True), (
+                f"{parent} requires {requirement}, pinned at {pins[key].version}")
+            required_by[key].add(parent)
+    assert {key: pin.via for key, pin in pins.items()} == required_by
+    # Nothing pinned that the direct pins do not pull in.
+    reached = {key for key, pin in pins.items() if pin.direct}
+    todo = list(reached)
+    while todo:
+        for requirement in held[todo.pop()]:
+            key = canonicalize_name(requirement.name)
+            if key not in reached:
+                reached.add(key)
+                todo.append(key)
+    assert reached == set(pins)
+    assert {"flask", "werkzeug", "uvicorn", "anyio", "psycopg-binary"} <= reached
+    if name not in JOBS:
+        assert {"cryptography", "cffi", "pycparser", "pydantic-core"} <= reached
 
 
 def test_no_function_ships_sqlalchemy_or_alembic_although_timeseries_imports_them() -> None:
@@ -287,7 +335,7 @@ print("ok")
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_bundle_imports_with_nothing_but_its_requirements(dist: Path, name: str) -> None:
     directory = dist / name
-    pinned = set(pin_lines(directory))  # the whole closure
+    pinned = set(pin_lines(directory))  # the whole closure (test above)
     allowed = {top for top, dists in metadata.packages_distributions().items()
                if any(canonicalize_name(d) in pinned for d in dists)}
     allowed |= {"main", *(p.name for p in directory.iterdir() if (p / "__init__.py").exists())}
