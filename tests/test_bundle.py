@@ -4,13 +4,15 @@ dependency closure pinned), and the deployment commands (triggers, schedules fro
 by reference).
 
 The key tests (marked db, they reach the package registry through pip) install a bundle's
-requirements.txt, and nothing else, into a fresh virtual environment and serve the bundle with
-functions-framework from inside it, as Cloud Functions does.
+requirements.txt, and nothing else, into a fresh virtual environment, check that it holds exactly
+the pinned versions, those installed here, and serve the bundle with functions-framework from
+inside it, as Cloud Functions does.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -53,6 +55,8 @@ JOB_REQUIREMENTS = {"functions-framework", "starlette", *PSYCOPG}
 EXTRA_REQUIREMENTS = {"meter-readings": {"typing-extensions"}}
 # Jobs whose code never reaches shared.db's pool: psycopg-pool is only psycopg[pool]'s there.
 UNPOOLED_JOBS = {"reconcile-check", "timeseries-maintenance"}
+# What `python -m venv` puts in every environment before anything is installed.
+VENV_SEED = {"pip", "setuptools"}
 LENDER_ID, AGGREGATOR_ID = 1, 5
 MASK = "*******"
 
@@ -511,8 +515,9 @@ def bundle_venv(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Pa
 
     def venv_for(directory: Path) -> Path:
         requirements = directory / "requirements.txt"
-        pins = [line for line in requirements.read_text().splitlines()
-                if line and not line.startswith("#")]
+        # The same pins make the same environment, whatever their comments say (`direct` in
+        # meter-readings, `via` elsewhere, for typing-extensions).
+        pins = sorted(str(pin.requirement) for pin in pin_lines(directory).values())
         key = hashlib.sha256("\n".join(pins).encode()).hexdigest()[:12]
         if key not in made:
             path = tmp_path_factory.mktemp(f"venv-{key}")
@@ -558,6 +563,32 @@ def serve(directory: Path, venv: Path, name: str, **env: str) -> Iterator[Api]:
     finally:
         api.http.close()
         stop_process(proc)
+
+
+_LIST_DISTRIBUTIONS = """
+import json
+from importlib import metadata
+print(json.dumps({d.metadata["Name"]: d.version for d in metadata.distributions()}))
+"""
+
+
+def venv_distributions(venv: Path, cwd: Path) -> dict[str, str]:
+    """canonical name -> version of every distribution the venv's interpreter sees."""
+    done = subprocess.run([str(venv / "bin" / "python"), "-I", "-c", _LIST_DISTRIBUTIONS],
+                          cwd=cwd, env={"PATH": "/usr/bin:/bin"}, capture_output=True,
+                          text=True, timeout=120, check=True)
+    return {canonicalize_name(n): v for n, v in json.loads(done.stdout).items()}
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_a_fresh_venv_from_the_requirements_holds_the_pins_and_the_versions_tested_here(
+        dist: Path, bundle_venv: Callable[[Path], Path], name: str, tmp_path: Path) -> None:
+    pins = {key: pin.version for key, pin in pin_lines(dist / name).items()}
+    installed = venv_distributions(bundle_venv(dist / name), tmp_path)
+    # pip resolved nothing beyond the pins, and moved none of them.
+    assert {k: v for k, v in installed.items() if k not in VENV_SEED or k in pins} == pins
+    assert pins == {key: metadata.version(key) for key in pins}
 
 
 def assert_repo_not_importable(venv: Path, cwd: Path) -> None:
