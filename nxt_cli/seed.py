@@ -240,7 +240,9 @@ def _seed_orders(conn: psycopg.Connection[Any], rng: random.Random, result: Seed
     # organization has a wallet of its own, as the legacy commissioning creates them.
     wallets = [(1, None, None, BANKING_SYSTEM, "VIRTUAL", None)]
     wallets += [(1 + m[0], m[0], None, None, "REAL", m[7]) for m in rows]
-    org_wallet = {o: 10_000 + o for o, *_ in ORGANIZATIONS}
+    # Numbered after the meters' wallets: a fixed base collided with them from 10,000 meters.
+    after_meters = 1 + max((m[0] for m in rows), default=0)
+    org_wallet = {o: after_meters + o for o, *_ in ORGANIZATIONS}
     wallets += [(w, None, o, None, "REAL", o) for o, w in org_wallet.items()]
     balance = {w[0]: Decimal(0) for w in wallets}
     statuses = [s for s, w in STATUS_WEIGHTS for _ in range(w)]

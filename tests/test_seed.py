@@ -84,3 +84,17 @@ def test_seeding_twice_does_not_duplicate(seeded_db: str) -> None:
     assert result.skipped
     with psycopg.connect(seeded_db) as conn:
         assert conn.execute("select count(*) from public.customers").fetchone() == (1000,)
+
+
+def test_a_fleet_of_ten_thousand_meters_seeds(scratch) -> None:  # type: ignore[no-untyped-def]
+    # The benchmarks seed 10k-100k customers: the organizations' wallets once took the ids
+    # 10,001 onwards, which the 10,000th meter's wallet already held.
+    url = scratch.create()
+    migrate(url)
+    result = seed(url, customers=10_050)
+    with psycopg.connect(url) as conn:
+        wallets = conn.execute("select count(*) filter (where meter_id is not null),"
+                               " count(*) filter (where organization_id is not null)"
+                               " from public.wallets").fetchone()
+    assert result.orders > 10_050 and wallets is not None
+    assert wallets[0] >= 10_050 and wallets[1] >= 3
