@@ -70,20 +70,26 @@ class Size:
     snapshot_meters: int
     cold_starts: int  # per side
     load_seconds: float  # throughput row, per side
+    rls_customers: int  # the row-level security rows' own database (bench/rls.py)
+    rls_orders: int
+    memory_requests: int  # per function instance (bench/memory.py)
 
 
 SIZES = {
     "smoke": Size(reps=2, customers=1_000, ingest_batches=2, page_seconds=1.5,
                   hourly_meters=500, hourly_hours=100, deep=20_000, page_samples=10,
-                  snapshot_meters=500, cold_starts=1, load_seconds=3),
+                  snapshot_meters=500, cold_starts=1, load_seconds=3, rls_customers=500,
+                  rls_orders=3_000, memory_requests=300),
     "full": Size(reps=3, customers=10_000, ingest_batches=8, page_seconds=8,
                  hourly_meters=1_000, hourly_hours=2_000, deep=500_000, page_samples=25,
-                 snapshot_meters=10_000, cold_starts=5, load_seconds=60),
+                 snapshot_meters=10_000, cold_starts=5, load_seconds=60,
+                 rls_customers=100_000, rls_orders=1_000_000, memory_requests=10_000),
 }
 
 OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
 # The row groups, which `--only` picks from.
-GROUPS = frozenset({"ingest", "pages", "consumption", "throughput", "snapshot", "cold"})
+GROUPS = frozenset({"ingest", "pages", "consumption", "throughput", "snapshot", "cold",
+                    "rls", "memory"})
 
 
 def ratio_of(value: float | None, floor_value: float | None) -> float | None:
@@ -324,6 +330,18 @@ def same_rows(b: Bench, fn_req: bytes, floor_req: bytes, name: str) -> None:
         raise RuntimeError(f"the {name} floor does not return the function's rows")
     if len(ids) != 100:
         raise RuntimeError(f"{name}: page 1 holds {len(ids)} rows, not 100")
+
+
+def rls_pages(b: Bench) -> list[Row]:
+    from bench.rls import rls  # it builds on this module's pieces
+
+    return rls(b)
+
+
+def instance_memory(b: Bench) -> list[Row]:
+    from bench.memory import memory  # it builds on this module's pieces
+
+    return memory(b)
 
 
 def throughput(b: Bench) -> list[Row]:
@@ -776,6 +794,8 @@ def run_all(b: Bench, only: frozenset[str] = GROUPS) -> list[Row]:
         ("throughput", "customers throughput", throughput)) if g in only]
     alone = [(g, name, measure) for g, name, measure in (
         ("snapshot", "snapshot-meters", snapshot_build),
+        ("rls", "row-level security", rls_pages),
+        ("memory", "instance memory", instance_memory),
         ("cold", "cold starts", cold_start)) if g in only]
     api_log, floor_log = b.work / "nxt-serve.log", b.work / "floor.log"
     if served:
