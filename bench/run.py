@@ -757,7 +757,7 @@ def cold_start(b: Bench) -> list[Row]:
 def prepare(size: Size, scratch: Scratch, work: Path) -> Bench:
     from nxt_cli.migrate import migrate, migrate_timeseries
     from nxt_cli.seed import STAFF, seed
-    from shared.auth import mint_token
+    from nxt_cli.tokens import mint_token
 
     tx = scratch.create("bench_tx")
     migrate(tx)

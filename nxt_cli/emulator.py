@@ -51,7 +51,7 @@ def jwt_secret(env: MutableMapping[str, str] | None = None) -> str:
 def dev_keys(secret: str) -> DevKeys:
     """Anon and service-role keys shaped as `supabase start` prints them (no `aud`,
     `iss: supabase-demo`), signed with `secret`."""
-    from shared.auth import mint_token
+    from nxt_cli.tokens import mint_token
 
     return DevKeys(
         anon=mint_token(secret, role="anon", audience=None, expires_in=DEV_KEY_SECONDS),

@@ -148,7 +148,7 @@ def _cmd_db_stop(args: argparse.Namespace) -> int:
 def _cmd_token(args: argparse.Namespace) -> int:
     from nxt_cli.localkeys import local_jwt_secret
     from nxt_cli.seed import demo_user_id
-    from shared.auth import mint_token
+    from nxt_cli.tokens import mint_token
 
     secret = local_jwt_secret()
     if args.role in ("anon", "service_role"):

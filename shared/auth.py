@@ -29,7 +29,6 @@ __all__ = [
     "JWTVerifier",
     "bearer_token",
     "caller_from_claims",
-    "mint_token",
 ]
 
 MSG_MISSING = "missing bearer token"
@@ -53,8 +52,9 @@ _ROLES_WITHOUT_AUDIENCE = frozenset({"anon", "service_role"})
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 # A JWT secret shorter than this is brute-forceable offline from a single token; Supabase
-# itself refuses secrets under 32 characters.
-_MIN_HS256_SECRET_BYTES = 32
+# itself refuses secrets under 32 characters. Public: the tooling that mints tokens
+# (nxt_cli/tokens.py) refuses the same secrets this verifier does.
+MIN_HS256_SECRET_BYTES = 32
 
 # Upper bound on a JWKS response, so a misbehaving endpoint cannot make a function buffer an
 # arbitrary body. Real key sets are a few kilobytes.
@@ -184,56 +184,6 @@ def bearer_token(authorization_header: str | None) -> str | None:
         return None
     token = parts[1].strip()
     return token or None
-
-
-# ---------------------------------------------------------------------------------------------
-# Local tooling
-# ---------------------------------------------------------------------------------------------
-
-
-def mint_token(
-    secret: str,
-    *,
-    role: str,
-    sub: str | None = None,
-    organization_id: int | None = None,
-    organization_type: str | None = None,
-    expires_in: int = 3600,
-    audience: str | None = "authenticated",
-    extra: Mapping[str, Any] | None = None,
-) -> str:
-    """Mint an HS256 token shaped the way Supabase Auth would, for local tooling and tests.
-
-    With ``audience=None`` the token looks like Supabase's local anon/service-role keys: no
-    ``aud`` and ``iss: "supabase-demo"``. ``extra`` is merged last (its ``app_metadata`` is
-    merged into, not replacing, the organisation fields). A negative ``expires_in`` mints an
-    already expired token.
-    """
-    import jwt
-
-    if len(secret.encode("utf-8")) < _MIN_HS256_SECRET_BYTES:
-        raise ValueError(f"JWT secret must be at least {_MIN_HS256_SECRET_BYTES} bytes")
-    now = int(time.time())
-    payload: dict[str, Any] = {"role": role, "iat": now, "exp": now + expires_in}
-    if audience is None:
-        payload["iss"] = "supabase-demo"
-    else:
-        payload["aud"] = audience
-    if sub is not None:
-        payload["sub"] = sub
-    app_metadata: dict[str, Any] = {}
-    if organization_id is not None:
-        app_metadata["organization_id"] = organization_id
-    if organization_type is not None:
-        app_metadata["organization_type"] = organization_type
-    if extra:
-        extra_app_metadata = extra.get("app_metadata")
-        if isinstance(extra_app_metadata, Mapping):
-            app_metadata.update(extra_app_metadata)
-        payload.update({k: v for k, v in extra.items() if k != "app_metadata"})
-    if app_metadata:
-        payload["app_metadata"] = app_metadata
-    return jwt.encode(payload, secret.encode("utf-8"), algorithm="HS256")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,8 +327,8 @@ class JWTVerifier:
         self._hs256_key: bytes | None = None
         if hs256_secret is not None:
             key = hs256_secret.encode("utf-8")
-            if len(key) < _MIN_HS256_SECRET_BYTES:
-                raise ValueError(f"hs256_secret must be at least {_MIN_HS256_SECRET_BYTES} bytes")
+            if len(key) < MIN_HS256_SECRET_BYTES:
+                raise ValueError(f"hs256_secret must be at least {MIN_HS256_SECRET_BYTES} bytes")
             self._hs256_key = key
         if jwks is not None and not (
             isinstance(jwks, Mapping) and isinstance(jwks.get("keys"), list)

@@ -142,7 +142,7 @@ class Api:
     def token(self, org_id: int | None = None, *, role: str = "authenticated",
               org_type: str | None = None, **kwargs: object) -> str:
         from nxt_cli.seed import ORGANIZATIONS, STAFF
-        from shared.auth import mint_token
+        from nxt_cli.tokens import mint_token
 
         if role != "authenticated":
             return mint_token(self.secret, role=role, audience=None, **kwargs)  # type: ignore[arg-type]

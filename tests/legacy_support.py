@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from shared.auth import mint_token
+from nxt_cli.tokens import mint_token
 
 from .conftest import ROOT, TEST_JWT_SECRET
 

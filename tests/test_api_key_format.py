@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from nxt_cli.localkeys import supabase_local_jwt_secret
+from nxt_cli.tokens import mint_token
 from shared.api_keys import (
     API_KEY_PREFIX,
     GeneratedKey,
@@ -20,7 +21,6 @@ from shared.api_keys import (
     is_supabase_platform_key,
     looks_like_api_key,
 )
-from shared.auth import mint_token
 
 KEY_SHAPE = re.compile(r"nxt_[a-z2-7]{8}_[A-Za-z0-9_-]{43}")
 

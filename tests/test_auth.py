@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from nxt_cli.localkeys import supabase_local_jwt_secret
+from nxt_cli.tokens import mint_token
 from shared.auth import (
     AuthError,
     AuthUnavailable,
@@ -31,7 +32,6 @@ from shared.auth import (
     JWTVerifier,
     bearer_token,
     caller_from_claims,
-    mint_token,
 )
 
 SECRET = supabase_local_jwt_secret()

@@ -663,7 +663,7 @@ def test_a_bundle_without_a_jwt_secret_refuses_jwts_wherever_it_runs(
     accepted tokens signed with Supabase's public local secret, which anyone can mint."""
     from nxt_cli.localkeys import supabase_local_jwt_secret
     from nxt_cli.seed import demo_user_id
-    from shared.auth import mint_token
+    from nxt_cli.tokens import mint_token
 
     venv = bundle_venv(dist / "customers")
     directory = unzip(dist / "customers.zip", tmp_path / "customers")

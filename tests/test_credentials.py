@@ -11,8 +11,9 @@ import pytest
 
 from nxt_cli.localkeys import supabase_local_jwt_secret
 from nxt_cli.seed import AGGREGATOR_ID, DEV_A_ID, create_api_key
+from nxt_cli.tokens import mint_token
 from shared.api_keys import generate_api_key, hash_api_key
-from shared.auth import AuthError, JWTVerifier, mint_token
+from shared.auth import AuthError, JWTVerifier
 from shared.credentials import (
     api_key_from_headers,
     caller_from_api_key,

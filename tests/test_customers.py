@@ -186,7 +186,7 @@ def test_anon_jwt_passes_the_gate_but_gets_401(api: Api) -> None:
 
 
 def test_wrong_secret_is_401(api: Api) -> None:
-    from shared.auth import mint_token
+    from nxt_cli.tokens import mint_token
 
     forged = mint_token("another-secret-that-is-long-enough-0123456789", role="authenticated",
                         organization_id=OPERATOR_ID, organization_type="SOLAR_DEVELOPER")

@@ -510,7 +510,7 @@ def test_a_disabled_function_answers_404_like_an_unknown_one(
 
 
 def mint_lender() -> str:
-    from shared.auth import mint_token
+    from nxt_cli.tokens import mint_token
 
     return mint_token(TEST_JWT_SECRET, role="authenticated", organization_id=LENDER_ID,
                       organization_type="LENDER")

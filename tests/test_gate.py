@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from nxt_cli.seed import OPERATOR_ID
-from shared.auth import mint_token
+from nxt_cli.tokens import mint_token
 from shared.gate import API_KEY, DECLARED, JWT, GateSpec, gated, target_name
 from shared.supabase_config import function_settings
 

@@ -15,7 +15,8 @@ import httpx
 import psycopg
 import pytest
 
-from shared.auth import JWTVerifier, mint_token
+from nxt_cli.tokens import mint_token
+from shared.auth import JWTVerifier
 
 from .conftest import TEST_JWT_SECRET
 

@@ -25,6 +25,7 @@ import psycopg
 import pytest
 
 from nxt_cli.seed import AGGREGATOR_ID, DEV_A_ID, OPERATOR_ID, create_api_key
+from nxt_cli.tokens import mint_token
 from shared.api_keys import generate_api_key, hash_api_key
 from shared.auth import (
     MSG_ALGORITHM,
@@ -36,7 +37,6 @@ from shared.auth import (
     MSG_TOO_LARGE,
     MSG_UNAVAILABLE,
     MSG_UNKNOWN_KEY,
-    mint_token,
 )
 
 from .conftest import TEST_JWT_SECRET, Api, Seeded

@@ -27,7 +27,7 @@ import pytest
 
 from nxt_cli.localdb import free_port
 from nxt_cli.seed import AGGREGATOR_ID, DEV_A_ID, LENDER_ID, OPERATOR_ID
-from shared.auth import mint_token
+from nxt_cli.tokens import mint_token
 
 from .conftest import ROOT, TEST_JWT_SECRET, Api, Seeded
 from .security_support import (
