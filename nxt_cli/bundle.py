@@ -539,7 +539,8 @@ def bundle(root: Path, name: str, out: Path) -> Bundle:
 
 def enabled_functions(root: Path) -> tuple[list[str], list[str]]:
     """(functions to bundle and deploy, notes on those skipped), in name order."""
-    from shared.supabase_config import ConfigError, load_config
+    from nxt_cli.config_lint import load_config
+    from shared.supabase_config import ConfigError
 
     config = load_config(root / "supabase" / "config.toml")
     names, notes = [], []

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nxt_cli.config_lint import env_refs, line_of, load_config, locator
 from nxt_cli.functions import alias_targets, import_main
 from shared.gate import API_KEY, DECLARED, GateSpec, target_name
 from shared.supabase_config import (
@@ -43,7 +44,6 @@ from shared.supabase_config import (
     ConfigError,
     FunctionConfig,
     SupabaseConfig,
-    load_config,
 )
 
 OK, DISAGREE, UNREADABLE = 0, 1, 2
@@ -222,8 +222,8 @@ def _check_function(config: SupabaseConfig, functions_dir: Path, name: str,
 
     def report(key: str | None, message: str, fix: str, line: int | None = None) -> None:
         if line is None and key is not None:
-            line = config.line_of(table, key)
-        problems.append(Problem(name, key, line or config.line_of(table), message, fix))
+            line = line_of(config, table, key)
+        problems.append(Problem(name, key, line or line_of(config, table), message, fix))
 
     if name not in tables:
         verify = "false" if spec and spec.needs_jwt_gate_off else "true"
@@ -245,7 +245,7 @@ def _check_function(config: SupabaseConfig, functions_dir: Path, name: str,
     # Every value of the table is read at the function's cold start, so each variable must be
     # set; env() values elsewhere in the file are the Supabase CLI's business.
     unset_env = False
-    for ref_table, key, variable, line in config.env_refs():
+    for ref_table, key, variable, line in env_refs(config):
         if ref_table == table and key.split("[")[0] in FUNCTION_KEYS and not env.get(variable):
             unset_env = True
             report(key, f"the value is env({variable}) but {variable} is not set; the function"
@@ -342,7 +342,8 @@ def _file_problem(exc: ConfigError) -> Problem:
 def _unvalidated(path: Path, env: Mapping[str, str]) -> SupabaseConfig:
     """The file without load_config's checks, which already failed on a project-wide value."""
     text = path.read_bytes().decode("utf-8-sig")  # load_config got this far, so it decodes
-    return SupabaseConfig(path=path, raw=tomllib.loads(text), text=text, env=env)
+    return SupabaseConfig(path=path, raw=tomllib.loads(text), text=text, env=env,
+                          locator=locator)
 
 
 def _table(name: str) -> str:

@@ -213,9 +213,9 @@ def child_env(root: Path, database_url: str, timeseries_url: str | None) -> dict
 
 def served_functions(root: Path) -> tuple[list[str], list[str]]:
     """(served, disabled) as `nxt serve` decides, read without importing any function."""
+    from nxt_cli.config_lint import load_config
     from nxt_cli.functions import function_sources
     from nxt_cli.stack import config_path
-    from shared.supabase_config import load_config
 
     config = load_config(config_path(root))
     configured = set(config.function_names())

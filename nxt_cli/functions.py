@@ -17,10 +17,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from shared.supabase_config import SupabaseConfig
+from nxt_cli.config_lint import add_line, load_config
+from shared.supabase_config import ConfigError, SupabaseConfig
 
 
 @dataclass
@@ -43,8 +43,6 @@ def discover(root: Path) -> list[str]:
 def aliases(root: Path, config: SupabaseConfig | None = None) -> dict[str, str]:
     """alias -> the function directory whose main.py it names: every config table without a
     directory of its own whose entrypoint resolves to functions/<directory>/main.py."""
-    from shared.supabase_config import load_config
-
     if config is None:
         path = root / "supabase" / "config.toml"
         if not path.is_file():
@@ -56,8 +54,6 @@ def aliases(root: Path, config: SupabaseConfig | None = None) -> dict[str, str]:
 def alias_targets(config: SupabaseConfig, functions_dir: Path, directories: list[str]
                   ) -> dict[str, str]:
     """`aliases` for a given functions/ directory and its function directories."""
-    from shared.supabase_config import ConfigError
-
     base = os.path.abspath(functions_dir)
     found: dict[str, str] = {}
     for name in config.function_names():
@@ -99,8 +95,10 @@ def import_main(source: Path, name: str) -> ModuleType:
     sys.modules[modname] = module
     try:
         spec.loader.exec_module(module)
-    except BaseException:
+    except BaseException as exc:
         del sys.modules[modname]
+        if isinstance(exc, ConfigError):
+            add_line(exc)  # a cold start's config errors name no line; nxt's do
         raise
     return module
 

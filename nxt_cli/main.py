@@ -195,9 +195,9 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         if ts_url:
             print(f"time-series database: {display_url(ts_url)}")
         # Functions (reloaded on change), jobs on their schedules, keys: nxt_cli/emulator.py.
+        from nxt_cli.config_lint import load_config
         from nxt_cli.emulator import run_dev
         from nxt_cli.stack import config_path, project_root
-        from shared.supabase_config import load_config
 
         run_dev(project_root(), database_url=url, timeseries_url=ts_url,
                 port=args.port or load_config(config_path()).api_port, stop=stop,
@@ -255,12 +255,12 @@ def build_gateway(root: object = None) -> tuple[object, list[str]]:
     """Load every enabled function of the checkout behind one local gateway app."""
     from pathlib import Path
 
+    from nxt_cli.config_lint import load_config
     from nxt_cli.console import app as console
     from nxt_cli.console.requests import RequestLog, recording
     from nxt_cli.functions import function_sources, load
     from nxt_cli.gateway import Gateway, ServiceRoleOnly
     from nxt_cli.stack import config_path, project_root
-    from shared.supabase_config import load_config
 
     base = Path(str(root)) if root else project_root()
     config = load_config(config_path(base))
@@ -286,8 +286,8 @@ def build_gateway(root: object = None) -> tuple[object, list[str]]:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from nxt_cli.config_lint import load_config
     from nxt_cli.stack import config_path
-    from shared.supabase_config import load_config
 
     if not os.environ.get("DATABASE_URL"):
         print("nxt serve: DATABASE_URL is not set (`nxt dev` sets it for you)", file=sys.stderr)

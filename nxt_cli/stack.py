@@ -26,7 +26,7 @@ def config_path(root: Path | None = None) -> Path:
 
 
 def local_database(root: Path | None = None) -> LocalDatabase:
-    from shared.supabase_config import load_config
+    from nxt_cli.config_lint import load_config
 
     root = root or project_root()
     cfg = load_config(config_path(root))

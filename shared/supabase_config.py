@@ -4,9 +4,11 @@ The Supabase CLI owns the file's format; this module reads the parts the Python 
 function's ``[functions.<name>]`` table, ports, JWT settings) and leaves the rest alone, so a file
 written by the CLI for any project reads without complaint.
 
-Errors name the file, line and key, because the person who has to fix them is editing that file.
-tomllib reports no positions for values, so lines come from a light scan of the text (see
-``_LineIndex``): good enough for the keys reported here, not a second TOML parser.
+Errors name the file, table and key, because the person who has to fix them is editing that
+file. tomllib reports no positions for values, and the scan of the text that finds lines is
+tooling a deployed function never needs, so it lives in nxt_cli/config_lint.py: `nxt` passes its
+``Locator`` to ``load_config`` and its errors name the line too; a function's cold start
+(``function_settings``) scans nothing.
 
 Validation is deliberately lazy and per table: a function reads only its own table at cold start
 (``function_settings``), so a typo in another function's table, or an ``env(...)`` variable only
@@ -21,18 +23,22 @@ import functools
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "CONFIG_ENV_VAR",
+    "ENV_REF",
     "FUNCTION_KEYS",
     "ConfigError",
     "FunctionConfig",
     "FunctionNotFoundError",
+    "Locate",
+    "Locator",
     "SupabaseConfig",
+    "format_table",
     "function_settings",
     "load_config",
 ]
@@ -44,8 +50,15 @@ CONFIG_ENV_VAR = "NXT_SUPABASE_CONFIG"
 FUNCTION_KEYS = frozenset({"enabled", "verify_jwt", "import_map", "entrypoint", "static_files"})
 
 # Same pattern as the Supabase CLI (pkg/config/decode_hooks.go), so both read the same values as
-# references; fullmatch, because Go's `$` does not match before a trailing newline.
-_ENV_REF = re.compile(r"env\((.*)\)")
+# references; fullmatch, because Go's `$` does not match before a trailing newline. Public, so
+# that the tooling listing references (nxt_cli/config_lint.py) reads them the same way.
+ENV_REF = re.compile(r"env\((.*)\)")
+
+# The line of a table's header (key None) or of one of its keys, None when not known; the table
+# is a path of unquoted parts, () for the top level.
+Locate = Callable[[tuple[str, ...], str | None], int | None]
+# Makes a Locate from a file's text.
+Locator = Callable[[str], Locate]
 
 # Not resolve(): a bundle may reach its `shared/` through a symlink, and the config it ships sits
 # beside the link, not beside the link's target.
@@ -122,6 +135,7 @@ class SupabaseConfig:
     ``jwt_secret_raw`` and ``raw`` hold values as written, ``env(...)`` references included;
     ``jwt_secret()``, ``function()`` and ``functions()`` resolve them when asked. ``env`` is the
     environment given to ``load_config``; None means ``os.environ``, read at each call.
+    ``locator`` is the one given to ``load_config``: without one, nothing is located by line.
     """
 
     path: Path
@@ -134,11 +148,13 @@ class SupabaseConfig:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
     text: str = field(default="", repr=False)
     env: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    locator: Locator | None = field(default=None, repr=False, compare=False)
     _doc: _Document = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Frozen, so the helper that answers lookups is attached the only way frozen allows.
-        object.__setattr__(self, "_doc", _Document(self.path, self.text, self.raw))
+        doc = _Document(self.path, self.text, self.raw, self.locator)
+        object.__setattr__(self, "_doc", doc)
 
     @property
     def config_dir(self) -> Path:
@@ -172,47 +188,9 @@ class SupabaseConfig:
         environ = self._env(env)
         return {name: _read_function(self._doc, name, environ) for name in self.function_names()}
 
-    def line_of(self, table: str, key: str | None = None) -> int | None:
-        """Line of a table's header (or first mention), or of one of its keys; None if unknown.
-
-        ``table`` is dotted and may quote parts as TOML does (``functions."meter.v2"``); ``""``
-        is the top level. ``key`` is a single key, taken literally. A ``table`` that is not a
-        dotted key raises ValueError: that is a bug in the caller, not in the file.
-        """
-        path = _parse_table_path(table)
-        index = self._doc.index
-        return index.table(path) if key is None else index.key(path, key)
-
-    def env_refs(self) -> list[tuple[str, str, str, int | None]]:
-        """Every ``env(NAME)`` value as (table, key, NAME, line), in file order.
-
-        Unresolved on purpose: a checker lists what a deployment must set without needing it set.
-        Array elements are keyed ``key[i]``; values inside inline tables or arrays of tables
-        report the nearest line the scan knows.
-        """
-        index = self._doc.index
-        refs: list[tuple[str, str, str, int | None]] = []
-
-        def visit(
-            value: Any, table: tuple[str, ...], key: str, label: str, line: int | None
-        ) -> None:
-            if isinstance(value, str):
-                match = _ENV_REF.fullmatch(value)
-                if match:
-                    refs.append((_format_path(table), label, match.group(1), line))
-            elif isinstance(value, dict):
-                inner = (*table, key)
-                for k, v in value.items():
-                    visit(v, inner, k, k, index.key(inner, k) or line)
-            elif isinstance(value, list):
-                for i, item in enumerate(value):
-                    visit(item, table, key, f"{label}[{i}]", line)
-
-        for key, value in self.raw.items():
-            visit(value, (), key, key, index.key((), key))
-        # tomllib orders a table by its first mention, which can precede its own keys' lines.
-        refs.sort(key=lambda ref: (ref[3] is None, ref[3] or 0))
-        return refs
+    def locate(self, table: tuple[str, ...], key: str | None = None) -> int | None:
+        """Line of a table's header, or of one of its keys; None if unknown or unlocated."""
+        return self._doc.locate(table, key)
 
     def _env(self, env: Mapping[str, str] | None) -> Mapping[str, str]:
         if env is not None:
@@ -221,18 +199,20 @@ class SupabaseConfig:
 
 
 def load_config(
-    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    locator: Locator | None = None,
 ) -> SupabaseConfig:
     """Read and check the project-wide settings of config.toml.
 
     With no ``path``: ``$NXT_SUPABASE_CONFIG``, else the first ``supabase/config.toml`` walking up
     from the working directory, else walking up from this module (a bundled function ships
     ``supabase/config.toml`` beside its ``shared/``). ``env`` stands in for ``os.environ``, both
-    for that lookup and for ``env(...)`` values.
+    for that lookup and for ``env(...)`` values. ``locator`` gives errors and tables their lines.
     """
     environ = env if env is not None else os.environ
     config_path, origin = (Path(path), None) if path is not None else _find_config(environ)
-    doc = _read_document(config_path, origin)
+    doc = _read_document(config_path, origin, locator)
     api, db, auth = doc.table(("api",)), doc.table(("db",)), doc.table(("auth",))
     jwt_secret_raw = auth.get("jwt_secret")
     if jwt_secret_raw is not None and not isinstance(jwt_secret_raw, str):
@@ -250,6 +230,7 @@ def load_config(
         raw=doc.raw,
         text=doc.text,
         env=env,
+        locator=locator,
     )
 
 
@@ -259,9 +240,10 @@ def load_config(
 def function_settings(name: str) -> FunctionConfig:
     """This function's ``[functions.<name>]`` table, read once per process at cold start.
 
-    Reads only that table, so nothing else in the file can fail it. Failures are not cached.
-    The file and environment are read on the first call; ``function_settings.cache_clear()``
-    makes the next call read them again.
+    Reads only that table, so nothing else in the file can fail it. Failures are not cached, and
+    name no line: a deployed function carries no line scanner (``nxt check`` names it). The file
+    and environment are read on the first call; ``function_settings.cache_clear()`` makes the
+    next call read them again.
     """
     config_path, origin = _find_config(os.environ)
     return _read_function(_read_document(config_path, origin), name, os.environ)
@@ -295,7 +277,9 @@ def _find_config(environ: Mapping[str, str]) -> tuple[Path, str | None]:
     )
 
 
-def _read_document(path: Path, origin: str | None = None) -> _Document:
+def _read_document(
+    path: Path, origin: str | None = None, locator: Locator | None = None
+) -> _Document:
     named_by = f" (named by {origin})" if origin else ""
     try:
         data = path.read_bytes()
@@ -316,7 +300,7 @@ def _read_document(path: Path, origin: str | None = None) -> _Document:
     except tomllib.TOMLDecodeError as exc:
         line, message = _decode_error_location(str(exc), text)
         raise ConfigError(path, line, None, f"invalid TOML: {message}") from exc
-    return _Document(path, text, raw)
+    return _Document(path, text, raw, locator)
 
 
 _AT_LINE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*\Z")
@@ -345,7 +329,7 @@ def _read_function(doc: _Document, name: str, env: Mapping[str, str]) -> Functio
             None,
             None,
             f"not defined (functions defined: {defined})",
-            _format_path(("functions", name)),
+            format_table(("functions", name)),
         )
     table = functions[name]
     path = ("functions", name)
@@ -359,26 +343,28 @@ def _read_function(doc: _Document, name: str, env: Mapping[str, str]) -> Functio
         import_map=doc.get_str(table, path, "import_map", env),
         static_files=doc.get_str_list(table, path, "static_files", env),
         unknown_keys=tuple(key for key in table if key not in FUNCTION_KEYS),
-        line=doc.index.table(path),
+        line=doc.locate(path, None),
     )
 
 
 class _Document:
-    """A parsed file with typed, located access to its values."""
+    """A parsed file with typed access to its values; errors are located when it has a locator."""
 
-    def __init__(self, path: Path, text: str, raw: dict[str, Any]) -> None:
+    def __init__(
+        self, path: Path, text: str, raw: dict[str, Any], locator: Locator | None = None
+    ) -> None:
         self.path = path
         self.text = text
         self.raw = raw
+        self._locator = locator
 
     @functools.cached_property
-    def index(self) -> _LineIndex:
-        # Built on first need: a healthy cold start only needs one table header's line.
-        return _LineIndex(self.text)
+    def locate(self) -> Locate:
+        # Made on first need: reading ports or the JWT secret asks for no line.
+        return _unlocated if self._locator is None else self._locator(self.text)
 
     def error(self, message: str, table: tuple[str, ...], key: str | None = None) -> ConfigError:
-        line = self.index.table(table) if key is None else self.index.key(table, key)
-        return ConfigError(self.path, line, key, message, _format_path(table))
+        return ConfigError(self.path, self.locate(table, key), key, message, format_table(table))
 
     def table(self, path: tuple[str, ...]) -> dict[str, Any]:
         """The table at ``path``; empty when absent, ConfigError when something else is there."""
@@ -396,7 +382,7 @@ class _Document:
         """``value``, or the variable an ``env(NAME)`` string names."""
         if not isinstance(value, str):
             return value
-        match = _ENV_REF.fullmatch(value)
+        match = ENV_REF.fullmatch(value)
         if match is None:
             return value
         name = match.group(1)
@@ -504,11 +490,13 @@ def _describe_resolved(raw: Any, value: Any) -> str:
     return f"{_describe(value)} (from {raw})"
 
 
-# --- locating lines -----------------------------------------------------------------------------
+def _unlocated(table: tuple[str, ...], key: str | None) -> int | None:
+    return None
+
+
+# --- naming tables ------------------------------------------------------------------------------
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_BASIC_STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
-_LITERAL_STRING = re.compile(r"'([^'\n]*)'")
 
 
 def _format_key(key: str) -> str:
@@ -518,157 +506,6 @@ def _format_key(key: str) -> str:
     return f'"{escaped}"'
 
 
-def _format_path(path: tuple[str, ...]) -> str:
+def format_table(path: tuple[str, ...]) -> str:
+    """A table path as TOML writes it (``functions."meter.v2"``; ``""`` for the top level)."""
     return ".".join(_format_key(part) for part in path)
-
-
-def _unescape(content: str) -> str:
-    if "\\" not in content:
-        return content
-    # tomllib already knows every escape TOML has; a one-line document borrows it.
-    try:
-        return str(tomllib.loads(f'k = "{content}"')["k"])
-    except tomllib.TOMLDecodeError:
-        return content
-
-
-def _skip_blanks(line: str, pos: int) -> int:
-    while pos < len(line) and line[pos] in " \t":
-        pos += 1
-    return pos
-
-
-def _parse_key(line: str, pos: int) -> tuple[tuple[str, ...], int] | None:
-    """A dotted key starting at ``pos``: its parts and the position after it (and any blanks)."""
-    parts: list[str] = []
-    while True:
-        pos = _skip_blanks(line, pos)
-        if (match := _BARE_KEY.match(line, pos)) is not None:
-            parts.append(match.group())
-        elif (match := _BASIC_STRING.match(line, pos)) is not None:
-            parts.append(_unescape(match.group(1)))
-        elif (match := _LITERAL_STRING.match(line, pos)) is not None:
-            parts.append(match.group(1))
-        else:
-            return None
-        pos = _skip_blanks(line, match.end())
-        if not line.startswith(".", pos):
-            return tuple(parts), pos
-        pos += 1
-
-
-def _parse_table_path(table: str) -> tuple[str, ...]:
-    if not table.strip():
-        return ()
-    parsed = _parse_key(table, 0)
-    if parsed is None or parsed[1] != len(table):
-        raise ValueError(f"not a TOML table path: {table!r}")
-    return parsed[0]
-
-
-def _find_closing(line: str, pos: int, delimiter: str) -> int:
-    """Position just after the ``delimiter`` closing a multi-line string, or -1."""
-    if delimiter == "'''":
-        end = line.find(delimiter, pos)
-        return -1 if end < 0 else end + 3
-    while pos < len(line):
-        if line[pos] == "\\":
-            pos += 2
-        elif line.startswith('"""', pos):
-            return pos + 3
-        else:
-            pos += 1
-    return -1
-
-
-def _scan_value(line: str, pos: int, depth: int, open_string: str | None) -> tuple[int, str | None]:
-    """Follow a value through one line: bracket depth and any multi-line string left open.
-
-    Lines inside a multi-line array or string are not keys or headers even when they look like
-    them (``[1, 2]`` on its own line, ``key = x`` in a string); this is how the scan knows.
-    """
-    while pos < len(line):
-        if open_string is not None:
-            end = _find_closing(line, pos, open_string)
-            if end < 0:
-                return depth, open_string
-            pos, open_string = end, None
-            continue
-        char = line[pos]
-        if char == "#":
-            break
-        if line.startswith('"""', pos) or line.startswith("'''", pos):
-            open_string = line[pos : pos + 3]
-            pos += 3
-            continue
-        if char in "\"'":
-            pattern = _BASIC_STRING if char == '"' else _LITERAL_STRING
-            match = pattern.match(line, pos)
-            pos = match.end() if match else len(line)
-            continue
-        if char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth = max(0, depth - 1)
-        pos += 1
-    return depth, open_string
-
-
-class _LineIndex:
-    """1-based lines of table headers and keys, found by scanning the text."""
-
-    def __init__(self, text: str) -> None:
-        self.tables: dict[tuple[str, ...], int] = {}
-        # Tables that exist only as a prefix of a longer header or dotted key ([functions.x]
-        # creates "functions"): located at their first mention, used when no header exists.
-        self.implicit_tables: dict[tuple[str, ...], int] = {}
-        self.keys: dict[tuple[tuple[str, ...], str], int] = {}
-        self._scan(text)
-
-    def table(self, path: tuple[str, ...]) -> int | None:
-        line = self.tables.get(path)
-        return line if line is not None else self.implicit_tables.get(path)
-
-    def key(self, table: tuple[str, ...], key: str) -> int | None:
-        return self.keys.get((table, key))
-
-    def _define(self, path: tuple[str, ...], line: int) -> None:
-        """Record every table and key a dotted path mentions; first mention wins."""
-        for depth in range(len(path)):
-            self.keys.setdefault((path[:depth], path[depth]), line)
-            if depth:
-                self.implicit_tables.setdefault(path[:depth], line)
-
-    def _scan(self, text: str) -> None:
-        current: tuple[str, ...] = ()
-        depth, open_string = 0, None
-        # split("\n"), not splitlines(): TOML and tomllib count only \n as a line break.
-        for number, line in enumerate(text.split("\n"), start=1):
-            if depth or open_string is not None:
-                depth, open_string = _scan_value(line, 0, depth, open_string)
-                continue
-            start = _skip_blanks(line, 0)
-            if line.startswith("[", start):
-                header = self._parse_header(line, start)
-                if header is not None:
-                    current = header
-                    self.tables.setdefault(header, number)
-                    self._define(header, number)
-                continue
-            parsed = _parse_key(line, start)
-            if parsed is None or not line.startswith("=", parsed[1]):
-                continue
-            parts, end = parsed
-            self._define((*current, *parts), number)
-            depth, open_string = _scan_value(line, end + 1, 0, None)
-
-    @staticmethod
-    def _parse_header(line: str, start: int) -> tuple[str, ...] | None:
-        # [[x]] (array of tables) is located at its first occurrence, which is all callers need.
-        opening = "[[" if line.startswith("[[", start) else "["
-        parsed = _parse_key(line, start + len(opening))
-        if parsed is None:
-            return None
-        parts, end = parsed
-        closing = "]]" if opening == "[[" else "]"
-        return parts if line.startswith(closing, end) else None

@@ -1,19 +1,27 @@
-"""Tests for shared.supabase_config: reading supabase/config.toml as the functions and `nxt` do."""
+"""Tests for shared.supabase_config: reading supabase/config.toml as the functions and `nxt` do.
+
+Both read the same values and raise the same errors; only `nxt`'s reader (nxt_cli.config_lint)
+names lines that tomllib does not report, so tests of errors run with each (``reader``).
+"""
 
 from __future__ import annotations
 
+import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from nxt_cli import config_lint
 from shared import supabase_config
 from shared.supabase_config import (
     CONFIG_ENV_VAR,
     ConfigError,
     FunctionConfig,
     FunctionNotFoundError,
+    SupabaseConfig,
     function_settings,
     load_config,
 )
@@ -142,6 +150,28 @@ def line_containing(text: str, fragment: str) -> int:
     return lines[0]
 
 
+@dataclass(frozen=True)
+class Reader:
+    """One way of reading config.toml: a deployed function's, or `nxt`'s."""
+
+    load: Callable[[str | os.PathLike[str] | None, Mapping[str, str] | None], SupabaseConfig]
+    locates: bool  # whether errors and tables carry the line tomllib does not report
+
+    def line(self, line: int) -> int | None:
+        return line if self.locates else None
+
+    def at(self, path: Path, line: int) -> str:
+        """Where an error says it is: the file, and the line when this reader locates."""
+        return f"{path}:{line}" if self.locates else str(path)
+
+
+@pytest.fixture(params=["function", "nxt"])
+def reader(request: pytest.FixtureRequest) -> Reader:
+    if request.param == "function":
+        return Reader(load_config, locates=False)
+    return Reader(config_lint.load_config, locates=True)
+
+
 @pytest.fixture
 def fresh_settings() -> Iterator[None]:
     # function_settings caches per process; each test must see its own file.
@@ -182,35 +212,21 @@ def test_project_config_ports_and_auth() -> None:
     # jwt_secret is only mentioned in a comment there: the CLI's local secret applies.
     assert config.jwt_secret_raw is None
     assert config.jwt_secret(env={}) is None
-    assert config.env_refs() == []
-
-
-def test_project_config_lines_match_the_text() -> None:
-    config = load_config(PROJECT_CONFIG)
-    text = PROJECT_CONFIG.read_text(encoding="utf-8")
-
-    orders_header = line_containing(text, "[functions.orders]")
-    assert config.function("orders").line == orders_header
-    assert config.line_of("functions.orders") == orders_header
-    header = line_containing(text, "[functions.meter-consumption]")
-    assert config.line_of("functions.meter-consumption", "verify_jwt") == header + 2
-    assert text.split("\n")[header + 1] == "verify_jwt = false"
-    assert config.line_of("", "project_id") == line_containing(text, "project_id =")
 
 
 # --- defaults -----------------------------------------------------------------------------------
 
 
-def test_defaults_are_the_supabase_cli_defaults(tmp_path: Path) -> None:
+def test_defaults_are_the_supabase_cli_defaults(tmp_path: Path, reader: Reader) -> None:
     path = write_config(tmp_path, "[functions.bare]\n")
-    config = load_config(path, env={})
+    config = reader.load(path, {})
 
     assert config.project_id is None
     assert (config.api_port, config.db_port) == (54321, 54322)
     assert config.db_major_version == 15
     assert config.jwt_expiry == 3600
     assert config.jwt_secret_raw is None
-    assert config.function("bare") == FunctionConfig(name="bare", line=1)
+    assert config.function("bare") == FunctionConfig(name="bare", line=reader.line(1))
     bare = config.function("bare")
     assert bare.enabled is True
     assert bare.verify_jwt is True
@@ -250,18 +266,19 @@ def test_env_reference_resolves_when_set(tmp_path: Path) -> None:
     assert config.function("reports", env={"REPORTS_VERIFY_JWT": "TRUE"}).verify_jwt is True
 
 
-def test_env_reference_unset_is_an_error_only_when_needed(tmp_path: Path) -> None:
+def test_env_reference_unset_is_an_error_only_when_needed(tmp_path: Path, reader: Reader) -> None:
     path = write_config(tmp_path, SECRET_CONFIG)
     # Loading needs neither variable, so it must not fail on them.
-    config = load_config(path, env={})
+    config = reader.load(path, {})
 
     with pytest.raises(ConfigError) as caught:
         config.jwt_secret()
     err = caught.value
-    assert err.line == line_containing(SECRET_CONFIG, "jwt_secret =")
+    line = line_containing(SECRET_CONFIG, "jwt_secret =")
+    assert err.line == reader.line(line)
     assert err.key == "jwt_secret"
     assert "TEST_JWT_SECRET" in err.message
-    assert str(err).startswith(f"{path}:{err.line}: [auth] jwt_secret: ")
+    assert str(err).startswith(f"{reader.at(path, line)}: [auth] jwt_secret: ")
 
 
 def test_env_reference_set_but_empty_counts_as_unset(tmp_path: Path) -> None:
@@ -271,39 +288,28 @@ def test_env_reference_set_but_empty_counts_as_unset(tmp_path: Path) -> None:
         config.jwt_secret()
 
 
-def test_env_reference_with_a_bad_value_names_the_variable(tmp_path: Path) -> None:
-    config = load_config(write_config(tmp_path, SECRET_CONFIG), env={})
+def test_env_reference_with_a_bad_value_names_the_variable(
+    tmp_path: Path, reader: Reader
+) -> None:
+    config = reader.load(write_config(tmp_path, SECRET_CONFIG), {})
 
     with pytest.raises(ConfigError) as caught:
         config.function("reports", env={"REPORTS_VERIFY_JWT": "maybe"})
-    assert caught.value.line == line_containing(SECRET_CONFIG, "verify_jwt =")
+    assert caught.value.line == reader.line(line_containing(SECRET_CONFIG, "verify_jwt ="))
     assert caught.value.message == (
         'expected true or false, got "maybe" (from env(REPORTS_VERIFY_JWT))'
     )
 
 
-def test_env_refs_lists_every_reference_unresolved(tmp_path: Path) -> None:
-    config = load_config(write_config(tmp_path, SECRET_CONFIG), env={})
-
-    assert config.env_refs() == [
-        ("auth", "jwt_secret", "TEST_JWT_SECRET", line_containing(SECRET_CONFIG, "jwt_secret")),
-        (
-            "functions.reports",
-            "verify_jwt",
-            "REPORTS_VERIFY_JWT",
-            line_containing(SECRET_CONFIG, "verify_jwt"),
-        ),
-    ]
-
-
-def test_env_reference_in_a_port_is_resolved_at_load(tmp_path: Path) -> None:
+def test_env_reference_in_a_port_is_resolved_at_load(tmp_path: Path, reader: Reader) -> None:
     path = write_config(tmp_path, '[api]\nport = "env(API_PORT)"\n')
 
-    assert load_config(path, env={"API_PORT": "55321"}).api_port == 55321
+    assert reader.load(path, {"API_PORT": "55321"}).api_port == 55321
     with pytest.raises(ConfigError) as caught:
-        load_config(path, env={"API_PORT": "http"})
+        reader.load(path, {"API_PORT": "http"})
     assert str(caught.value) == (
-        f'{path}:2: [api] port: expected a port number (1-65535), got "http" (from env(API_PORT))'
+        f"{reader.at(path, 2)}: [api] port: expected a port number (1-65535),"
+        ' got "http" (from env(API_PORT))'
     )
 
 
@@ -354,15 +360,17 @@ verify_jwt = "yes"
 """
 
 
-def test_wrong_type_reports_table_key_and_line(tmp_path: Path) -> None:
+def test_wrong_type_reports_table_key_and_line(tmp_path: Path, reader: Reader) -> None:
     path = write_config(tmp_path, WRONG_TYPE)
-    config = load_config(path)
+    config = reader.load(path, None)
 
     with pytest.raises(ConfigError) as caught:
         config.function("orders")
     err = caught.value
-    assert (err.line, err.key, err.table) == (6, "verify_jwt", "functions.orders")
-    assert str(err) == f'{path}:6: [functions.orders] verify_jwt: expected true or false, got "yes"'
+    assert (err.line, err.key, err.table) == (reader.line(6), "verify_jwt", "functions.orders")
+    assert str(err) == (
+        f'{reader.at(path, 6)}: [functions.orders] verify_jwt: expected true or false, got "yes"'
+    )
     with pytest.raises(ConfigError, match="verify_jwt"):
         config.functions()
 
@@ -385,17 +393,19 @@ def test_a_bad_table_does_not_break_another_function(tmp_path: Path) -> None:
         ('verify_jwt = "true"', 'expected true or false, got "true"'),
     ],
 )
-def test_each_function_key_is_type_checked(tmp_path: Path, line: str, message: str) -> None:
-    config = load_config(write_config(tmp_path, f"# x\n[functions.f]\n{line}\n"))
+def test_each_function_key_is_type_checked(
+    tmp_path: Path, reader: Reader, line: str, message: str
+) -> None:
+    config = reader.load(write_config(tmp_path, f"# x\n[functions.f]\n{line}\n"), None)
 
     with pytest.raises(ConfigError) as caught:
         config.function("f")
-    assert (caught.value.line, caught.value.message) == (3, message)
+    assert (caught.value.line, caught.value.message) == (reader.line(3), message)
 
 
-def test_missing_function_names_file_and_function(tmp_path: Path) -> None:
+def test_missing_function_names_file_and_function(tmp_path: Path, reader: Reader) -> None:
     path = write_config(tmp_path, WRONG_TYPE)
-    config = load_config(path)
+    config = reader.load(path, None)
 
     with pytest.raises(FunctionNotFoundError) as caught:
         config.function("invoices")
@@ -409,12 +419,13 @@ def test_missing_function_names_file_and_function(tmp_path: Path) -> None:
     )
 
 
-def test_functions_not_a_table_is_located(tmp_path: Path) -> None:
-    config = load_config(write_config(tmp_path, 'project_id = "x"\nfunctions = ["orders"]\n'))
+def test_functions_not_a_table_is_located(tmp_path: Path, reader: Reader) -> None:
+    text = 'project_id = "x"\nfunctions = ["orders"]\n'
+    config = reader.load(write_config(tmp_path, text), None)
 
     with pytest.raises(ConfigError) as caught:
         config.function("orders")
-    assert (caught.value.line, caught.value.key) == (2, "functions")
+    assert (caught.value.line, caught.value.key) == (reader.line(2), "functions")
     assert caught.value.message == "expected a table, got an array"
 
 
@@ -428,11 +439,12 @@ def test_functions_not_a_table_is_located(tmp_path: Path) -> None:
     ],
 )
 def test_project_wide_values_are_checked_at_load(
-    tmp_path: Path, text: str, key: str, message: str
+    tmp_path: Path, reader: Reader, text: str, key: str, message: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_config(write_config(tmp_path, text))
-    assert (caught.value.line, caught.value.key, caught.value.message) == (2, key, message)
+        reader.load(write_config(tmp_path, text), None)
+    err = caught.value
+    assert (err.line, err.key, err.message) == (reader.line(2), key, message)
 
 
 def test_missing_file_names_the_path(tmp_path: Path) -> None:
@@ -445,17 +457,17 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
     assert str(caught.value) == f"{path}: file not found"
 
 
-def test_config_error_survives_pickling(tmp_path: Path) -> None:
-    config = load_config(write_config(tmp_path, WRONG_TYPE))
+def test_config_error_survives_pickling(tmp_path: Path, reader: Reader) -> None:
+    config = reader.load(write_config(tmp_path, WRONG_TYPE), None)
     with pytest.raises(ConfigError) as caught:
         config.function("orders")
 
     copy = pickle.loads(pickle.dumps(caught.value))  # noqa: S301 - our own bytes
     assert str(copy) == str(caught.value)
-    assert (copy.line, copy.key, copy.table) == (6, "verify_jwt", "functions.orders")
+    assert (copy.line, copy.key, copy.table) == (reader.line(6), "verify_jwt", "functions.orders")
 
 
-# --- unknown keys, quoted names, line scanning ---------------------------------------------------
+# --- unknown keys --------------------------------------------------------------------------------
 
 
 def test_unknown_keys_are_listed_not_rejected(tmp_path: Path) -> None:
@@ -467,83 +479,12 @@ def test_unknown_keys_are_listed_not_rejected(tmp_path: Path) -> None:
     assert function.verify_jwt is True
 
 
-QUOTED = """\
-[functions."meter.v2"]
-verify_jwt = false
-
-[functions.'raw-literal']
-enabled = false
-
-[functions."caf\\u00e9"]
-verify_jwt = "no"
-"""
-
-
-def test_quoted_table_names(tmp_path: Path) -> None:
-    path = write_config(tmp_path, QUOTED)
-    config = load_config(path)
-
-    assert config.function_names() == ["meter.v2", "raw-literal", "café"]
-    assert config.function("meter.v2").verify_jwt is False
-    assert config.function("meter.v2").line == 1
-    assert config.function("raw-literal").enabled is False
-    assert config.line_of('functions."meter.v2"', "verify_jwt") == 2
-    assert config.line_of("functions.raw-literal") == 4
-    with pytest.raises(ConfigError) as caught:
-        config.function("café")
-    # Escapes in a quoted name are decoded, and names that need quotes are shown quoted.
-    assert caught.value.line == 8
-    assert str(caught.value).startswith(f'{path}:8: [functions."café"] verify_jwt: ')
-
-
-def test_line_of_rejects_a_malformed_table_path(tmp_path: Path) -> None:
-    config = load_config(write_config(tmp_path, QUOTED))
-
-    with pytest.raises(ValueError, match="not a TOML table path"):
-        config.line_of("functions.[x]")
-
-
-def test_lines_inside_strings_and_arrays_are_not_keys(tmp_path: Path) -> None:
-    text = """\
-[auth.sms]
-template = \"\"\"
-verify_jwt = "yes"
-[functions.orders]
-\"\"\"
-matrix = [
-  [1, 2],
-  [3],
-]
-
-[functions.orders]
-entrypoint = 'C:\\functions\\orders.py'
-verify_jwt = "yes"
-"""
-    config = load_config(write_config(tmp_path, text))
-
-    assert config.line_of("functions.orders") == 11
-    assert config.line_of("3") is None
-    with pytest.raises(ConfigError) as caught:
-        config.function("orders")
-    assert caught.value.line == 13
-
-
-def test_dotted_keys_are_located(tmp_path: Path) -> None:
-    text = "[functions]\norders.verify_jwt = 1\nhooks.enabled = true\n"
-    config = load_config(write_config(tmp_path, text))
-
-    assert config.line_of("functions.orders") == 2
-    with pytest.raises(ConfigError) as caught:
-        config.function("orders")
-    assert (caught.value.line, caught.value.table) == (2, "functions.orders")
-
-
 # --- a file the Supabase CLI wrote for a TypeScript project ------------------------------------
 
 
-def test_typescript_project_config_reads(tmp_path: Path) -> None:
+def test_typescript_project_config_reads(tmp_path: Path, reader: Reader) -> None:
     path = write_config(tmp_path, TYPESCRIPT_PROJECT)
-    config = load_config(path, env={})
+    config = reader.load(path, {})
 
     assert config.project_id == "acme-web"
     assert (config.api_port, config.db_port, config.db_major_version) == (54331, 54332, 17)
@@ -557,33 +498,13 @@ def test_typescript_project_config_reads(tmp_path: Path) -> None:
     assert hello.entrypoint_path(config.config_dir) == (
         tmp_path / "supabase" / "functions" / "hello-world" / "index.ts"
     )
-    assert hello.line == line_containing(TYPESCRIPT_PROJECT, "[functions.hello-world]")
+    assert hello.line == reader.line(line_containing(TYPESCRIPT_PROJECT, "[functions.hello-world]"))
     webhook = functions["stripe-webhook"]
     assert webhook.verify_jwt is False
     assert webhook.enabled is True
     assert webhook.entrypoint is None
     assert webhook.static_files == ("./functions/stripe-webhook/templates/*.html",)
     assert all(f.unknown_keys == () for f in functions.values())
-
-
-def test_typescript_project_env_refs(tmp_path: Path) -> None:
-    config = load_config(write_config(tmp_path, TYPESCRIPT_PROJECT), env={})
-
-    assert config.env_refs() == [
-        (
-            "studio",
-            "openai_api_key",
-            "OPENAI_API_KEY",
-            line_containing(TYPESCRIPT_PROJECT, "openai_api_key"),
-        ),
-        (
-            "auth.external.apple",
-            "secret",
-            "SUPABASE_AUTH_EXTERNAL_APPLE_SECRET",
-            line_containing(TYPESCRIPT_PROJECT, 'secret = "env('),
-        ),
-    ]
-    assert config.line_of("auth", "jwt_expiry") == line_containing(TYPESCRIPT_PROJECT, "jwt_expiry")
 
 
 # --- finding the file ---------------------------------------------------------------------------
@@ -667,7 +588,9 @@ def test_function_settings_raises_for_its_own_bad_table(
 ) -> None:
     monkeypatch.setenv(CONFIG_ENV_VAR, str(write_config(tmp_path, WRONG_TYPE)))
 
-    with pytest.raises(ConfigError, match="verify_jwt"):
+    with pytest.raises(ConfigError, match="verify_jwt") as caught:
         function_settings("orders")
+    # A cold start scans no lines: the error names file, table and key (`nxt check` the line).
+    assert (caught.value.line, caught.value.table) == (None, "functions.orders")
     with pytest.raises(FunctionNotFoundError):
         function_settings("invoices")

@@ -83,11 +83,11 @@ def _accepts(name: str) -> str:
 
 def functions_and_jobs(root: Path, log: RequestLog, now: datetime) -> tuple[
         list[FunctionRow], list[JobRow]]:
+    from nxt_cli.config_lint import load_config
     from nxt_cli.functions import function_sources
     from nxt_cli.scheduler import next_fire
     from nxt_cli.stack import config_path
     from shared.jobs import SCHEDULES
-    from shared.supabase_config import load_config
 
     config = load_config(config_path(root))
     rows, jobs = [], []
