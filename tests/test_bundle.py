@@ -1,7 +1,7 @@
 """`nxt bundle` and `nxt deploy --dry-run`: each function as a self-contained directory (its own
 files, shared/, timeseries/ only where its code imports it, a one-table config.toml, its whole
-dependency closure pinned), and the deployment commands (triggers, schedules from code, secrets
-by reference).
+dependency closure pinned, none of the tooling: no token minting, no config linter), and the
+deployment commands (triggers, schedules from code, secrets by reference).
 
 The key tests (marked db, they reach the package registry through pip) install a bundle's
 requirements.txt, and nothing else, into a fresh virtual environment, check that it holds exactly
@@ -11,6 +11,7 @@ inside it, as Cloud Functions does.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -29,9 +30,11 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from nxt_cli import config_lint, tokens
 from nxt_cli.bundle import BundleError, analyse, bundle, minimal_config
 from nxt_cli.functions import function_sources
 from nxt_cli.localdb import free_port, stop_process
+from nxt_cli.localkeys import supabase_local_jwt_secret
 
 from .conftest import ROOT, TEST_JWT_SECRET, Api, Seeded, wait_for_port
 
@@ -154,6 +157,48 @@ def test_bundle_holds_the_function_shared_and_only_the_packages_it_imports(
         assert (directory / source.name).read_bytes() == source.read_bytes()
     shipped = {p.name for p in (directory / "shared").glob("*.py")}
     assert shipped == {p.name for p in (ROOT / "shared").glob("*.py")}
+
+
+DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# The tooling deployed code must never carry: minting tokens, and the config.toml linter.
+TOOLING_MODULES = (Path(tokens.__file__), Path(config_lint.__file__))
+
+
+def _code(node: ast.AST) -> str:
+    """A definition's code, its name and docstring aside: the same code under another name or
+    with other prose is still the same code."""
+    body = list(getattr(node, "body", []))
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return ast.dump(ast.Module(body=body, type_ignores=[]))
+
+
+def _signs_a_jwt(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "encode"
+            and isinstance(node.value, ast.Name) and node.value.id == "jwt")
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_no_bundle_carries_token_minting_or_the_config_linter(dist: Path, name: str) -> None:
+    names = {tokens.mint_token.__name__, config_lint.LineIndex.__name__,
+             config_lint.line_of.__name__, config_lint.env_refs.__name__,
+             config_lint.add_line.__name__}
+    # Top-level definitions only: a method as small as `return self.keys.get(...)` may well
+    # have a twin in runtime code without being tooling.
+    tooling = {_code(node) for path in TOOLING_MODULES
+               for node in ast.parse(path.read_bytes()).body if isinstance(node, DEFINITIONS)}
+    directory = dist / name
+    assert not [p.name for p in TOOLING_MODULES if (directory / "shared" / p.name).exists()]
+    for path in sorted(directory.rglob("*.py")):
+        shown = path.relative_to(directory)
+        nodes = list(ast.walk(ast.parse(path.read_bytes(), filename=str(path))))
+        definitions = [n for n in nodes if isinstance(n, DEFINITIONS)]
+        assert not names & {d.name for d in definitions}, shown
+        assert not tooling & {_code(d) for d in definitions}, shown
+        assert not any(_signs_a_jwt(n) for n in nodes), shown  # minting, whatever its name
+    secret = supabase_local_jwt_secret().encode()
+    for shown, data in files_of(directory).items():
+        assert secret not in data, shown  # the public local secret: tokens anyone can mint
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
