@@ -36,14 +36,16 @@ _BIN = "date_bin('1 hour', h.created_at, timestamp '2000-01-01')"
 # Locks the hours' rows first (upsert), so two recounts of one hour take turns; the site rows
 # are then replaced under that lock.
 _RECOUNT_HOURS = f"""
-insert into ts.meter_snapshot_counts as c (hour, readings, counted_at)
-select s.hour, coalesce(n.readings, 0), now()
+insert into ts.meter_snapshot_counts as c (hour, readings, first_at, last_at, counted_at)
+select s.hour, coalesce(n.readings, 0), n.first_at, n.last_at, now()
   from unnest(%(hours)s::timestamp[]) s(hour)
-  left join (select {_BIN} as hour, count(*) as readings
+  left join (select {_BIN} as hour, count(*) as readings, min(h.created_at) as first_at,
+                    max(h.created_at) as last_at
                from public.meter_snapshot_1_h h
               where h.created_at >= %(lo)s and h.created_at < %(hi)s and {LISTED}
               group by 1) n using (hour)
-on conflict (hour) do update set readings = excluded.readings, counted_at = excluded.counted_at
+on conflict (hour) do update set readings = excluded.readings, first_at = excluded.first_at,
+  last_at = excluded.last_at, counted_at = excluded.counted_at
 """
 
 _DROP_SITES = """

@@ -141,8 +141,14 @@ meter_snapshot_counts = Table(
     "meter_snapshot_counts", metadata,
     Column("hour", DateTime(timezone=False), primary_key=True),
     Column("readings", BigInteger, nullable=False),
+    # The first and last created_at of the hour's listed rows (null without rows): a window
+    # that cuts the hour but holds all of them may still use its count.
+    Column("first_at", DateTime(timezone=False)),
+    Column("last_at", DateTime(timezone=False)),
     _tz("counted_at", nullable=False, server_default=func.now()),
     CheckConstraint("hour = date_trunc('hour', hour)", name="meter_snapshot_counts_whole_hour"),
+    CheckConstraint("first_at >= hour and last_at >= first_at"
+                    " and last_at < hour + interval '1 hour'", name="meter_snapshot_counts_span"),
     CheckConstraint("readings >= 0", name="meter_snapshot_counts_readings"),
 )
 

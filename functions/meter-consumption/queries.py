@@ -46,9 +46,10 @@ select h.created_at, h.meter_id, h.meter_external_reference, h.consumption_kwh::
  limit %(limit)s offset %(offset)s
 """
 
-# The window's total: the kept counts of the whole hours inside it (timeseries/counts.py), plus
-# a live count of what they do not cover (the partial first and last hours, hours not counted
-# yet, the open hour), each uncovered range counted by its own index range scan. A `meter`
+# The window's total: the kept counts of the hours it holds (timeseries/counts.py): whole, or
+# cut but with all their counted rows inside it (first_at..last_at; legacy rows sit on the
+# hour), plus a live count of what they do not cover (hours cut through their rows, hours not
+# counted yet, the open hour), each uncovered range by its own index range scan. A `meter`
 # filter has no kept count: its window is counted live (at most one row an hour).
 _COUNT = f"""
 with counted as (
@@ -58,8 +59,9 @@ with counted as (
       left join ts.meter_snapshot_site_counts s
         on %(site)s::text is not null and s.site = lower(%(site)s::text) and s.hour = c.hour
      where %(meter)s::text is null
-       and c.hour >= %(from)s and c.hour <= %(to)s
-       and c.hour + interval '1 hour' <= %(to)s + interval '1 microsecond'
+       and c.hour > %(from)s - interval '1 hour' and c.hour <= %(to)s
+       and ((c.hour >= %(from)s and c.hour + interval '1 hour' <= %(to)s + interval '1 microsecond')
+            or c.readings = 0 or (c.first_at >= %(from)s and c.last_at <= %(to)s))
 ), uncovered as (
     select unnest(tsmultirange(tsrange(%(from)s, %(to)s, '[]'))
                   - coalesce((select range_agg(tsrange(hour, hour + interval '1 hour'))

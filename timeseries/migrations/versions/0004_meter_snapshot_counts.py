@@ -45,8 +45,12 @@ def upgrade() -> None:
 create table if not exists ts.meter_snapshot_counts (
     hour timestamp without time zone primary key,
     readings bigint not null,
+    first_at timestamp without time zone,
+    last_at timestamp without time zone,
     counted_at timestamp with time zone not null default now(),
     constraint meter_snapshot_counts_whole_hour check (hour = date_trunc('hour', hour)),
+    constraint meter_snapshot_counts_span check (first_at >= hour and last_at >= first_at
+        and last_at < hour + interval '1 hour'),
     constraint meter_snapshot_counts_readings check (readings >= 0)
 )""")
     op.execute("""
