@@ -7,16 +7,12 @@ per-request state kept) shows as growth; the target is none beyond 10 %."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
-
 from bench.load import closed_loop, senders
-from bench.run import Bench, Row, cold_cases, log_tail
-from bench.stack import JWT_SECRET, ROOT, clean_env, free_port, process, wait_for_port
+from bench.run import Bench, Row, bundle_all, cold_cases, log_tail
+from bench.stack import JWT_SECRET, clean_env, free_port, process, wait_for_port
 
 CONCURRENCY = 4  # below the instance's --concurrency=16: steady, never queueing
 
@@ -54,31 +50,18 @@ def serve_counting(port: int, raw: bytes, requests: int) -> tuple[int, int, str]
 
 
 def memory(b: Bench) -> list[Row]:
-    from nxt_cli.migrate import migrate_timeseries
-    from timeseries.partitions import ensure_partitions
-
-    dist = b.work / "dist-memory"
-    done = subprocess.run([sys.executable, "-m", "nxt_cli.main", "bundle", "--all",  # noqa: S603
-                           "--out", str(dist)], cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"nxt bundle --all failed: {done.stderr}")
-    reading_at = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0,
-                                                                 microsecond=0)
-    ts = b.scratch.create("bench_memory")
-    migrate_timeseries(ts, engine="native")
-    with psycopg.connect(ts, autocommit=True) as conn:
-        ensure_partitions(conn, "meter_readings", reading_at, reading_at)
-    env = clean_env(DATABASE_URL=b.tx, TIMESERIES_DATABASE_URL=ts,
+    stack = bundle_all(b, "dist-memory")
+    env = clean_env(DATABASE_URL=b.tx, TIMESERIES_DATABASE_URL=stack.ts,
                     SUPABASE_JWT_SECRET=JWT_SECRET)
     framework = str(Path(sys.executable).parent / "functions-framework")
     rows = []
-    for case in (c for c in cold_cases(b, reading_at) if not c.job):
+    for case in (c for c in cold_cases(b, stack.reading_at) if not c.job):
         port = free_port()
         log = b.work / f"memory-{case.name}.log"
         cmd = [framework, "--target", case.name.replace("-", "_"), "--source", "main.py",
                "--host", "127.0.0.1", "--port", str(port)]
         with process(cmd, env={**env, "K_SERVICE": case.name}, log=log,
-                     cwd=dist / case.name) as proc:
+                     cwd=stack.dist / case.name) as proc:
             wait_for_port(port, proc)
             early = serve_counting(port, case.request, 10)
             after_10 = tree_rss_mb(proc.pid)
