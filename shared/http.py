@@ -46,7 +46,6 @@ __all__ = [
     "CORS_ALLOW_HEADERS",
     "DEFAULT_MAX_BODY_BYTES",
     "MAX_QUERY_BYTES",
-    "METHOD_NOT_ALLOWED_STATUS",
     "BadRequest",
     "Conflict",
     "Forbidden",
@@ -73,10 +72,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Legacy (Supabase Edge) functions answered an unsupported method with 400. 405 is correct HTTP;
-# a function whose clients depend on the old code sets ``shared.http.METHOD_NOT_ALLOWED_STATUS =
-# 400`` at import. Read on every request, so setting it after ``@endpoint`` still works.
-METHOD_NOT_ALLOWED_STATUS: int = 405
+# Legacy (Supabase Edge) functions answered an unsupported method with 400; these answer 405,
+# correct HTTP, with an Allow header naming the methods.
+METHOD_NOT_ALLOWED_STATUS = 405
 
 DEFAULT_MAX_BODY_BYTES: Final = 1_048_576
 # Our longest legitimate query (meter-consumption with a cursor) is a few hundred bytes; a

@@ -26,7 +26,6 @@ from pydantic import BaseModel, Field, TypeAdapter
 from starlette.requests import Request
 from starlette.responses import Response
 
-import shared.http as http_mod
 from shared.http import (
     CORS_ALLOW_HEADERS,
     Conflict,
@@ -175,15 +174,6 @@ def test_unsupported_method_is_405_with_allow_and_cors(echo_client: Client) -> N
     assert response.headers["allow"] == "GET, POST, OPTIONS"
     assert_cors(response)
     assert calls == []
-
-
-def test_method_status_can_be_switched_to_legacy_400(
-    echo_client: Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(http_mod, "METHOD_NOT_ALLOWED_STATUS", 400)
-    response = echo_client.put("/")
-    assert response.status_code == 400
-    assert response.json() == {"error": "Method not supported"}
 
 
 def test_declared_content_length_over_limit_is_413_before_handler() -> None:

@@ -650,3 +650,19 @@ def test_the_additions_never_hold_a_legacy_writer_for_long(scratch: ScratchDatab
     with psycopg.connect(url) as c:
         assert c.execute("select count(*), count(built_at) from public.meter_snapshot_1_h"
                          ).fetchone() == (3, 0)
+
+
+def test_the_builds_dimension_columns_are_the_snapshot_tables() -> None:
+    # timeseries.hourly keeps its own list (importing tables.py would load SQLAlchemy into the
+    # snapshot job's cold start): it must name and type the columns as tables.py declares them.
+    from sqlalchemy.dialects import postgresql
+
+    from timeseries.hourly import DIM_COLUMNS
+    from timeseries.tables import meter_snapshot_1_h
+
+    spelled = {"VARCHAR": "character varying", "INTEGER": "integer", "BOOLEAN": "boolean",
+               "DOUBLE PRECISION": "double precision"}
+    declared = [(name, spelled.get(meter_snapshot_1_h.c[name].type.compile(
+        dialect=postgresql.dialect()), "?")) for name, _ in DIM_COLUMNS
+        if name in meter_snapshot_1_h.c]
+    assert declared == list(DIM_COLUMNS)
