@@ -28,12 +28,12 @@ def test_transaction_sets_role_and_claims_for_that_transaction_only(seeded_db: s
             async with db.transaction("authenticated", claims) as conn:
                 cur = await conn.execute(
                     "select current_user, auth.uid()::text, auth.role(), auth.jwt()::text,"
-                    " current_setting('statement_timeout')")
+                    " current_setting('statement_timeout'), current_setting('jit')")
                 inside = await cur.fetchone()
             async with db.connection() as conn:
                 cur = await conn.execute(
                     "select current_user, coalesce(current_setting('request.jwt.claims', true),"
-                    " '')")
+                    " ''), current_setting('jit')")
                 after = await cur.fetchone()
                 await conn.rollback()
             return inside, after
@@ -46,6 +46,7 @@ def test_transaction_sets_role_and_claims_for_that_transaction_only(seeded_db: s
     assert inside[2] == "authenticated"
     assert json.loads(inside[3])["app_metadata"] == {"organization_id": 3}
     assert inside[4] == "10s"
+    assert inside[5] == "off"  # a request's statements never pay for JIT compilation
     # Nothing survives the transaction: safe behind a transaction-mode pooler.
     assert after[0] != "authenticated"
     assert after[1] == ""
