@@ -867,7 +867,7 @@ WHY = {
     "cold start": "psycopg (~40 ms), pydantic with the query model (~35 ms) and PyJWT with"
     " cryptography at the first token (~40 ms) against a ~170 ms floor",
     "row-level security": "the count of the operator's page evaluates the policy's three-way OR"
-    " on every row, and the planner estimates it at ~2 %% of the rows (13k of 620k orders on"
+    " on every row, and the planner estimates it at ~2 % of the rows (13k of 620k orders on"
     " PostgreSQL 15), so it counts in one process where the superuser's count runs a parallel"
     " scan; the policy helpers are not marked parallel safe (bench/README.md, Results)",
     "snapshot-meters": "the build reads, windows and writes every reading once more than COPY"
