@@ -111,15 +111,13 @@ async def build(ts: Any, transactional: Any, now: datetime | None = None) -> dic
     for lo, hi in windows:
         async with ts.transaction():
             await ts.execute(_TAKE, ([i for i, hour in taken if lo <= hour < hi],))
-            built = [(max(r.lo, lo), min(r.hi, hi)) for r in ranges if r.lo < hi and r.hi > lo]
-            for r in ranges:
-                if r.lo < hi and r.hi > lo:
-                    result = await build_window(ts, max(r.lo, lo), min(r.hi, hi), count=False,
-                                                meters=list(r.meters))
-                    rows += result.written
-            if built:  # the window's hours once, whichever meters' ranges they came from
-                await arecount(ts, _naive(min(a for a, _ in built)),
-                               _naive(max(b for _, b in built)))
+            parts = [(max(r.lo, lo), min(r.hi, hi), r) for r in ranges if r.lo < hi and r.hi > lo]
+            for a, b, r in parts:
+                result = await build_window(ts, a, b, count=False, meters=list(r.meters))
+                rows += result.written
+            if parts:  # the window's hours once, whichever meters' ranges they came from
+                await arecount(ts, _naive(min(a for a, _, _ in parts)),
+                               _naive(max(b for _, b, _ in parts)))
     # Entries whose hours had no readings left to build from (nothing to widen).
     leftover = [i for i, hour in taken if not any(lo <= hour < hi for lo, hi in windows)]
     if leftover:
