@@ -37,7 +37,7 @@ from typing import Any
 
 from nxt_cli.config_lint import env_refs, line_of, load_config, locator
 from nxt_cli.functions import alias_targets, import_main
-from shared.gate import API_KEY, DECLARED, GateSpec, target_name
+from shared.auth.declared import API_KEY, DECLARED, GateSpec, target_name
 from shared.supabase_config import (
     CONFIG_ENV_VAR,
     FUNCTION_KEYS,

@@ -54,14 +54,14 @@ SETTINGS = (
     Setting("TIMESERIES_DATABASE_URL", "require_timeseries_url",
             stored_in="nxt-timeseries-database-url"),
     Setting("SUPABASE_JWT_SECRET", "resolve_jwt_secret", stored_in="nxt-jwt-secret"),
-    Setting("JWT_AUDIENCE", "shared.credentials:jwt_verifier", always=True),
-    Setting("SUPABASE_JWKS_URL", "shared.credentials:jwt_verifier"),
-    Setting("OPERATOR_ORGANIZATION_ID", "shared.access:is_operator", always=True),
+    Setting("JWT_AUDIENCE", "shared.auth.configured:jwt_verifier", always=True),
+    Setting("SUPABASE_JWKS_URL", "shared.auth.configured:jwt_verifier"),
+    Setting("OPERATOR_ORGANIZATION_ID", "shared.auth.access:is_operator", always=True),
     Setting("DB_POOL_MIN_SIZE", "shared.db:_get"),
     Setting("DB_POOL_MAX_SIZE", "shared.db:_get", always=True),
     Setting("DB_POOL_TIMEOUT", "shared.db:_get"),
     Setting("DB_STATEMENT_TIMEOUT_MS", "shared.db:_get"),
-    Setting("REQUEST_DEADLINE_SECONDS", "shared.http:endpoint"),
+    Setting("REQUEST_DEADLINE_SECONDS", "shared.web.deadline:within_deadline"),
     Setting("LIST_TOTAL_TTL_SECONDS", "shared.totals:totals_of"),
     Setting("LOG_LEVEL", "shared.logs:configure_logging"),
 )
@@ -151,7 +151,7 @@ def plan(root: Path, *, region: str, dist: str, env: Mapping[str, str]) -> tuple
         list[Plan], list[str]]:
     """(a plan per enabled function, notes on those skipped)."""
     from nxt_cli.invoke import jobs
-    from shared.gate import target_name
+    from shared.auth.declared import target_name
 
     names, notes = enabled_functions(root)
     schedules = {n: getattr(t, "__nxt_schedule__") for n, t in jobs(root).items()}  # noqa: B009

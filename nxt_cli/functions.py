@@ -107,7 +107,7 @@ def load(source: Path, name: str) -> LoadedFunction:
     from functions_framework import _function_registry
     from functions_framework.aio import create_asgi_app_from_module
 
-    from shared.gate import target_name
+    from shared.auth.declared import target_name
 
     target = target_name(name)
     module = import_main(source, name)

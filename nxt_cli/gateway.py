@@ -80,8 +80,9 @@ class ServiceRoleOnly:
 
 
 async def _is_service_role(scope: Scope) -> bool:
-    from shared.auth import AuthError, AuthUnavailable, bearer_token
-    from shared.credentials import jwt_verifier
+    from shared.auth.configured import jwt_verifier
+    from shared.auth.credentials import bearer_token
+    from shared.auth.errors import AuthError, AuthUnavailable
 
     headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                for k, v in scope.get("headers", [])}

@@ -12,7 +12,7 @@ from nxt_cli.functions import discover, import_main
 
 def jobs(root: Path) -> dict[str, Any]:
     """name -> the job's target, for every function that declares a schedule."""
-    from shared.gate import target_name
+    from shared.auth.declared import target_name
 
     found = {}
     for name in discover(root):
@@ -24,7 +24,7 @@ def jobs(root: Path) -> dict[str, Any]:
 
 
 def invoke(root: Path, name: str) -> dict[str, Any]:
-    from shared.gate import target_name
+    from shared.auth.declared import target_name
 
     source = root / "functions" / name / "main.py"
     if not source.exists():

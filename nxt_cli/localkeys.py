@@ -3,7 +3,7 @@ verify with when none is configured.
 
 Only the tooling knows Supabase's public local secret. A function reads its secret from
 SUPABASE_JWT_SECRET or config.toml's `[auth] jwt_secret` and nowhere else (see
-shared/credentials.py): run anywhere without one, it refuses JWTs rather than accept tokens
+shared/auth/configured.py): run anywhere without one, it refuses JWTs rather than accept tokens
 anyone can mint. The tooling exports the secret it chose to the functions it starts.
 """
 
@@ -27,7 +27,7 @@ def supabase_local_jwt_secret() -> str:
 def local_jwt_secret(env: MutableMapping[str, str] | None = None) -> str:
     """The configured secret, else the public local one, which it then puts in `env` (default:
     this process's environment) so the functions this tool starts verify with it too."""
-    from shared.credentials import resolve_jwt_secret
+    from shared.auth.configured import resolve_jwt_secret
     from shared.settings import Settings, SettingsError
 
     env = os.environ if env is None else env

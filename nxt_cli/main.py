@@ -321,7 +321,7 @@ def _cmd_openapi(args: argparse.Namespace) -> int:
 def _cmd_invoke(args: argparse.Namespace) -> int:
     from nxt_cli.invoke import invoke
     from nxt_cli.stack import database_url, project_root, timeseries_database_url
-    from shared.http import to_json
+    from shared.web.responses import to_json
 
     with database_url() as url:
         os.environ["DATABASE_URL"] = url
@@ -342,7 +342,7 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
 
     from nxt_cli.backfill import backfill, parse_hour
     from nxt_cli.stack import database_url, project_root, timeseries_database_url
-    from shared.http import to_json
+    from shared.web.responses import to_json
 
     lo, hi = parse_hour(args.from_, "from"), parse_hour(args.to, "to")
     if hi <= lo:

@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from shared.api_keys import generate_api_key
+from shared.auth.api_keys import generate_api_key
 
 SEED = 20261127
 # Orders are spread over the six months before this instant.

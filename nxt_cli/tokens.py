@@ -1,7 +1,7 @@
 """Minting JWTs shaped the way Supabase Auth issues them: for `nxt token`, the local stack's
 anon and service-role keys, the tests and the benchmarks.
 
-Tooling, not runtime: a deployed function only verifies tokens (shared/auth.py), so signing
+Tooling, not runtime: a deployed function only verifies tokens (shared/auth/verifier.py), so signing
 lives here, where no bundle can carry it (nxt_cli is never bundled).
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import jwt
 
-from shared.auth import MIN_HS256_SECRET_BYTES
+from shared.auth.verifier import MIN_HS256_SECRET_BYTES
 
 __all__ = ["mint_token"]
 

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
+from shared.auth.roles import REQUEST_ROLES
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -24,10 +25,7 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
 
-    from shared.auth import Caller
-
-# The roles a request may run as; they match Supabase's, so the same policies hold there.
-REQUEST_ROLES = frozenset({"anon", "authenticated", "service_role"})
+    from shared.auth.caller import Caller
 
 # One round trip: role, claims and the statement timeout, all transaction-local. JIT off: the
 # policies' subplans inflate a page's estimated cost past jit_above_cost, and compiling ~85

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from shared.declared import DECLARED, NONE, GateSpec, target_name
+from shared.auth.declared import DECLARED, NONE, GateSpec, target_name
 
 logger = logging.getLogger("nxt.jobs")
 

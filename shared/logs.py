@@ -283,7 +283,7 @@ def configure_logging(level: str | None = None) -> None:
     """Install one JSON stdout handler on the root logger; safe to call any number of times.
 
     ``level`` defaults to ``$LOG_LEVEL`` (else INFO) on the first call. Later calls without a
-    level leave the level alone, so an implicit call (``shared.http.endpoint`` makes one) does
+    level leave the level alone, so an implicit call (``endpoint`` makes one) does
     not undo an explicit ``configure_logging("DEBUG")``. Handlers installed by others (pytest's
     capture, a local dev console) are left in place.
     """

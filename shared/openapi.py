@@ -17,8 +17,8 @@ from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 if TYPE_CHECKING:
     from pydantic_core import core_schema
 
-from shared.gate import API_KEY, JWT, NONE, SERVICE_ROLE
-from shared.http import MAX_QUERY_BYTES
+from shared.auth.declared import API_KEY, JWT, NONE, SERVICE_ROLE
+from shared.web.limits import MAX_QUERY_BYTES
 
 
 class ErrorBody(BaseModel):
@@ -34,7 +34,7 @@ COMMON_ERRORS: Mapping[int, str] = {
     414: f"Query string longer than {MAX_QUERY_BYTES} bytes",
     503: "Database unavailable; retry after the Retry-After header",
 }
-# What every operation that takes a JSON body may also answer (shared.http.read_body).
+# What every operation that takes a JSON body may also answer (shared.web.bodies.read_body).
 BODY_ERRORS: Mapping[int, str] = {
     413: "Request body larger than the function accepts",
     415: "Content-Type is not application/json",
@@ -137,7 +137,7 @@ def build_document(name: str, *, title: str, description: str, version: str,
         for status, (text, model) in sorted({**{s: (t, ErrorBody) for s, t in errors.items()},
                                              **op.responses}.items()):
             if model is None and status >= 400:
-                model = ErrorBody  # every error answers {"error": ...} (shared.http)
+                model = ErrorBody  # every error answers {"error": ...} (shared.web.errors)
             response: dict[str, Any] = {"description": text}
             if model is not None:
                 response["content"] = {"application/json": {

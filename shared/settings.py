@@ -90,7 +90,7 @@ class Settings:
     # LIST_TOTAL_TTL_SECONDS: how long a list's total may be served from memory (shared.totals).
     list_total_ttl_seconds: float = 5.0
     # CALLER_STATE_TTL_SECONDS: how long a JWT caller's live account (organization, type) may
-    # be served from memory before it is looked up again (shared.credentials.current_caller).
+    # be served from memory before it is looked up again (shared.auth.accounts.current_caller).
     caller_state_ttl_seconds: float = 5.0
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 

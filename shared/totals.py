@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from functools import cache
 
-from shared.auth import Caller
+from shared.auth.caller import Caller
 from shared.settings import get_settings
 
 MAX_ENTRIES = 1024  # a serverless instance serves few callers; bound the memory anyway

@@ -1,4 +1,4 @@
-"""shared.api_keys: key format, hashing and the shape checks that route a bearer credential."""
+"""shared.auth.api_keys: key format, hashing and the shape checks that route a bearer credential."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from nxt_cli.localkeys import supabase_local_jwt_secret
 from nxt_cli.tokens import mint_token
-from shared.api_keys import (
+from shared.auth.api_keys import (
     API_KEY_PREFIX,
     GeneratedKey,
     display_prefix,

@@ -1,4 +1,4 @@
-"""shared.auth against real cryptography: real keys, real signatures, a real HTTP JWKS server.
+"""shared.auth.verifier against real cryptography: real keys, real signatures, a real HTTP JWKS server.
 
 Nothing cryptographic is mocked. The only stand-in is the verifier's clock, so that cache
 expiry and the refetch rate limit can be crossed without sleeping.
@@ -25,14 +25,10 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from nxt_cli.localkeys import supabase_local_jwt_secret
 from nxt_cli.tokens import mint_token
-from shared.auth import (
-    AuthError,
-    AuthUnavailable,
-    Caller,
-    JWTVerifier,
-    bearer_token,
-    caller_from_claims,
-)
+from shared.auth.caller import Caller, caller_from_claims
+from shared.auth.credentials import bearer_token
+from shared.auth.errors import AuthError, AuthUnavailable
+from shared.auth.verifier import JWTVerifier
 
 SECRET = supabase_local_jwt_secret()
 OTHER_SECRET = "another-secret-that-is-also-at-least-32-characters"

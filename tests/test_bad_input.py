@@ -28,7 +28,7 @@ import psycopg
 import pytest
 
 from nxt_cli.seed import OPERATOR_ID
-from shared.http import DEFAULT_MAX_BODY_BYTES, MAX_QUERY_BYTES
+from shared.web.limits import DEFAULT_MAX_BODY_BYTES, MAX_QUERY_BYTES
 
 from .conftest import Api, Seeded
 

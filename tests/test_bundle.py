@@ -155,8 +155,8 @@ def test_bundle_holds_the_function_shared_and_only_the_packages_it_imports(
         assert not path.endswith(".pyc"), path
     for source in code.glob("*.py"):
         assert (directory / source.name).read_bytes() == source.read_bytes()
-    shipped = {p.name for p in (directory / "shared").glob("*.py")}
-    assert shipped == {p.name for p in (ROOT / "shared").glob("*.py")}
+    shipped = {p.relative_to(directory).as_posix() for p in (directory / "shared").rglob("*.py")}
+    assert shipped == {p.relative_to(ROOT).as_posix() for p in (ROOT / "shared").rglob("*.py")}
 
 
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -502,9 +502,9 @@ def test_every_setting_marker_names_code_that_exists() -> None:
     from nxt_cli.deploy import SETTINGS
 
     defined: dict[str, set[str]] = {}
-    for path in (ROOT / "shared").glob("*.py"):
+    for path in (ROOT / "shared").rglob("*.py"):
         tree = ast.parse(path.read_text())
-        defined[f"shared.{path.stem}"] = {
+        defined[".".join(path.relative_to(ROOT).with_suffix("").parts)] = {
             n.name for n in ast.walk(tree)
             if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
     everywhere = set().union(*defined.values())

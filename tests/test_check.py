@@ -107,7 +107,8 @@ def write_function(root: Path, name: str, accepts: str, *, target: str | None = 
     main = root / "functions" / name / "main.py"
     main.parent.mkdir(parents=True, exist_ok=True)
     main.write_text(
-        "from shared.gate import API_KEY, JWT, NONE, gated\n\n\n"
+        "from shared.auth.declared import API_KEY, JWT, NONE\n"
+        "from shared.auth.gate import gated\n\n\n"
         f'@gated("{name}", accepts={{{accepts}}}, methods=["GET"])\n'
         f"async def {target or name.replace('-', '_')}(request, caller):\n"
         "    return {}\n" + extra,

@@ -12,14 +12,13 @@ import pytest
 from nxt_cli.localkeys import supabase_local_jwt_secret
 from nxt_cli.seed import AGGREGATOR_ID, DEV_A_ID, create_api_key
 from nxt_cli.tokens import mint_token
-from shared.api_keys import generate_api_key, hash_api_key
-from shared.auth import AuthError, JWTVerifier
-from shared.credentials import (
-    api_key_from_headers,
-    caller_from_api_key,
-    resolve_jwt_secret,
-    verify_jwt_headers,
-)
+from shared.auth.api_keys import generate_api_key, hash_api_key
+from shared.auth.caller import caller_from_claims
+from shared.auth.configured import resolve_jwt_secret
+from shared.auth.credentials import api_key_from_headers, bearer_token
+from shared.auth.errors import AuthError
+from shared.auth.key_lookup import caller_from_api_key
+from shared.auth.verifier import JWTVerifier
 from shared.db import Database
 from shared.settings import Settings
 from tests.conftest import Seeded
@@ -105,10 +104,13 @@ def test_jwt_headers_give_the_caller() -> None:
     verifier = JWTVerifier(hs256_secret=secret)
     token = mint_token(secret, role="authenticated", sub="00000000-0000-4000-8000-000000000003",
                        organization_id=DEV_A_ID, organization_type="SOLAR_DEVELOPER")
-    caller = asyncio.run(verify_jwt_headers({"authorization": f"Bearer {token}"}, verifier))
+    bearer = bearer_token(f"Bearer {token}")
+    assert bearer is not None
+    caller = caller_from_claims(asyncio.run(verifier.averify(bearer)))
     assert (caller.organization_id, caller.via) == (DEV_A_ID, "jwt")
+    assert bearer_token(None) is None
     with pytest.raises(AuthError, match="missing bearer token"):
-        asyncio.run(verify_jwt_headers({}, verifier))
+        asyncio.run(verifier.averify(""))
 
 
 def test_jwt_secret_resolution(tmp_path) -> None:

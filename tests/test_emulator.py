@@ -30,7 +30,8 @@ from nxt_cli.emulator import SourceWatcher, dev_keys, served_functions
 from nxt_cli.localdb import free_port, stop_process
 from nxt_cli.scheduler import Scheduler, next_fire, outcome, read_schedules
 from nxt_cli.seed import AGGREGATOR_ID, DEV_A_ID, LENDER_ID
-from shared.auth import AuthError, JWTVerifier
+from shared.auth.errors import AuthError
+from shared.auth.verifier import JWTVerifier
 from shared.jobs import Schedule
 from supabase import ClientOptions, create_client
 

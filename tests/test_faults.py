@@ -385,7 +385,7 @@ def check_nothing_lost_or_doubled(stack: Stack, mix: Mix, outcomes: list[Outcome
 def retry_orders(stack: Stack, unknown: list[Outcome]) -> dict[str, int]:
     """Resend each order with its key until it is answered 201; claims a dead request left
     running are taken over once stale (STALE_SECONDS; aged here instead of waited for)."""
-    from shared.idempotency import STALE_SECONDS
+    from shared.web.idempotency import STALE_SECONDS
 
     api = stack.served.api
     created: dict[str, int] = {}

@@ -7,7 +7,8 @@ import pytest
 
 from nxt_cli.seed import OPERATOR_ID
 from nxt_cli.tokens import mint_token
-from shared.gate import API_KEY, DECLARED, JWT, GateSpec, gated, target_name
+from shared.auth.declared import API_KEY, DECLARED, JWT, GateSpec, target_name
+from shared.auth.gate import gated
 from shared.supabase_config import function_settings
 
 from .conftest import TEST_JWT_SECRET, Api, Seeded

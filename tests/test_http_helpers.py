@@ -1,4 +1,4 @@
-"""shared.http driven through functions-framework's real ASGI app (routes + middleware)."""
+"""shared.web driven through functions-framework's real ASGI app (routes + middleware)."""
 
 from __future__ import annotations
 
@@ -26,20 +26,14 @@ from pydantic import BaseModel, Field, TypeAdapter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.http import (
-    CORS_ALLOW_HEADERS,
-    Conflict,
-    HTTPError,
-    endpoint,
-    error_response,
-    json_response,
-    parse_body,
-    parse_query,
-    read_json,
-    to_json,
-    validation_message,
-)
 from shared.logs import current_request_id
+from shared.web.bodies import parse_body, read_json
+from shared.web.cors import CORS_ALLOW_HEADERS
+from shared.web.endpoint import endpoint
+from shared.web.errors import Conflict, Unauthorized
+from shared.web.params import parse_query
+from shared.web.responses import error_response, json_response, to_json
+from shared.web.validation import validation_message
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 
@@ -210,7 +204,7 @@ def test_default_body_limit_is_one_mebibyte(echo_client: Client) -> None:
 def test_http_error_maps_to_json_error_with_its_headers() -> None:
     @endpoint(["GET"])
     async def handler(request: Request) -> Response:
-        raise HTTPError(401, "missing api key", {"WWW-Authenticate": "Bearer"})
+        raise Unauthorized("missing api key")
 
     response = client_for(handler).get("/")
     assert response.status_code == 401
@@ -466,7 +460,7 @@ def test_one_access_line_per_request_without_query_string(
     assert "topsecret" not in json.dumps(lines) and "api_key" not in json.dumps(lines)
     (line,) = lines
     assert line["severity"] == "INFO"
-    assert line["logger"] == "shared.http"
+    assert line["logger"] == "shared.web.access"
     assert line["method"] == "GET"
     assert line["path"] == "/meters/42"
     assert line["status"] == 200
@@ -643,7 +637,8 @@ def test_deployed_shape_with_functions_framework_decorator(
             """
             import functions_framework.aio
 
-            from shared.http import NotFound, endpoint
+            from shared.web.endpoint import endpoint
+            from shared.web.errors import NotFound
 
 
             @functions_framework.aio.http
@@ -668,3 +663,17 @@ def test_deployed_shape_with_functions_framework_decorator(
     assert client.options("/").text == "ok"
     assert client.post("/").status_code == 405
     sys.modules.pop("nxt_http_probe_main", None)
+
+
+def test_every_library_error_the_mapping_names_exists_in_the_pinned_versions() -> None:
+    # The mapping matches these by type, resolved once their module is loaded; a rename upstream
+    # must fail here, on the upgrade, rather than turn a 503 into a 500 in production.
+    import importlib
+
+    from shared.web import library_errors
+
+    for module, attribute in library_errors.ALL:
+        found = getattr(importlib.import_module(module), attribute, None)
+        assert isinstance(found, type) and issubclass(found, BaseException), (module, attribute)
+    assert library_errors.loaded(library_errors.ALL) == tuple(
+        getattr(importlib.import_module(m), a) for m, a in library_errors.ALL)

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from nxt_cli.tokens import mint_token
-from shared.auth import JWTVerifier
+from shared.auth.verifier import JWTVerifier
 
 from .conftest import TEST_JWT_SECRET
 
@@ -193,7 +193,8 @@ def test_nxt_token_mints_a_token_the_functions_accept() -> None:
     import asyncio
 
     from nxt_cli.localkeys import supabase_local_jwt_secret
-    from shared.auth import JWTVerifier, caller_from_claims
+    from shared.auth.caller import caller_from_claims
+    from shared.auth.verifier import JWTVerifier
 
     env = {k: v for k, v in os.environ.items()
            if k not in ("SUPABASE_JWT_SECRET", "JWT_SECRET", "K_SERVICE")}

@@ -19,7 +19,6 @@ from functions_framework import _function_registry
 from functions_framework.aio import _create_asgi_app_with_function
 from starlette.requests import Request
 
-from shared.http import endpoint
 from shared.logs import (
     JsonFormatter,
     bind_request,
@@ -29,6 +28,7 @@ from shared.logs import (
     redact,
     reset_request,
 )
+from shared.web.endpoint import endpoint
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
@@ -368,7 +368,7 @@ def test_secret_keys_are_redacted_at_any_depth_whatever_the_value_type(
 
 def test_logs_module_imports_no_pydantic_or_psycopg() -> None:
     code = (
-        "import sys, shared.logs, shared.http; "
+        "import sys, shared.logs, shared.web.endpoint; "
         "heavy = [m for m in ('pydantic', 'psycopg', 'psycopg_pool', 'uuid', 'decimal') "
         "if m in sys.modules]; print(heavy)"
     )

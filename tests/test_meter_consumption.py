@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from nxt_cli.seed import AGGREGATOR_ID, DEV_A_ID, LENDER_ID, OPERATOR_ID
-from shared.api_keys import hash_api_key
+from shared.auth.api_keys import hash_api_key
 
 from .conftest import Api, Seeded
 from .snapshots import delete_meters, write_hourly

@@ -504,3 +504,40 @@ def test_one_canonical_form_per_field(api: Api, functions_db: Seeded, field: str
     resp = create(api, {**topup(meter), field: value})
     assert resp.status_code == 400, resp.text
     assert field in resp.json()["error"]
+
+
+def test_the_guard_gives_back_a_key_whose_block_recorded_no_answer(functions_db: Seeded) -> None:
+    # A handler that leaves the guarded block without Claim.finish (an early return, a raise)
+    # must not hold the key: the retry would be refused 409 until the claim went stale.
+    from shared.auth.caller import Caller
+    from shared.db import Database
+    from shared.web import idempotency
+
+    service = Caller(role="service_role", user_id=None, organization_id=None,
+                     organization_type=None, claims={"role": "service_role"})
+    key = str(uuid.uuid4())
+
+    async def scenario() -> list[Any]:
+        db = Database(functions_db.url)
+        seen = []
+        try:
+            async with idempotency.guard(db, service, key, {"n": 1}) as claim:
+                seen.append(claim.replay)
+            with pytest.raises(RuntimeError):
+                async with idempotency.guard(db, service, key, {"n": 1}) as claim:
+                    seen.append(claim.replay)
+                    raise RuntimeError("the work failed")
+            async with idempotency.guard(db, service, key, {"n": 1}) as claim:
+                async with db.transaction("service_role", dict(service.claims)) as conn:
+                    await claim.finish(conn, 201, {"done": True})
+            async with idempotency.guard(db, service, key, {"n": 1}) as claim:
+                seen.append(claim.replay)
+        finally:
+            await db.close()
+        return seen
+
+    first, second, replay = asyncio.run(scenario())
+    assert first is None and second is None  # each attempt found the key free again
+    assert replay is not None and replay.status_code == 201
+    assert bytes(replay.body) == b'{"done":true}'
+    assert replay.headers["Idempotent-Replayed"] == "true"

@@ -3,7 +3,7 @@ shared `nxt serve`, HS256 only, and on instances of this module's own that also 
 served from a thread on loopback), a JWKS outage, Supabase's sb_ keys, and our API keys
 (unknown, locked, revoked, and the timing of a wrong key against a wrong prefix).
 
-There is no cache of API-key lookups (shared/credentials.py looks every request's key up by its
+There is no cache of API-key lookups (shared/auth/key_lookup.py looks every request's key up by its
 hash), so the revocation bound is zero: the first request after the revoking transaction
 commits is refused, which is what the revocation tests assert.
 """
@@ -26,8 +26,8 @@ import pytest
 
 from nxt_cli.seed import AGGREGATOR_ID, DEV_A_ID, OPERATOR_ID, create_api_key
 from nxt_cli.tokens import mint_token
-from shared.api_keys import generate_api_key, hash_api_key
-from shared.auth import (
+from shared.auth.api_keys import generate_api_key, hash_api_key
+from shared.auth.errors import (
     MSG_ALGORITHM,
     MSG_AUDIENCE,
     MSG_EXPIRED,
@@ -536,7 +536,7 @@ def test_a_wrong_key_and_a_wrong_prefix_take_the_same_time(api: Api, own_key: st
 def test_the_key_lookup_is_by_hash_only(functions_db: Seeded, own_key: str) -> None:
     """What the timing test cannot prove alone: the function sends the database nothing but
     SHA-256 of the whole key, and the database finds it by an equality on a unique index."""
-    from shared import credentials
+    from shared.auth import key_lookup
 
     sent: list[tuple[Any, ...]] = []
 
@@ -558,10 +558,10 @@ def test_the_key_lookup_is_by_hash_only(functions_db: Seeded, own_key: str) -> N
                 yield Conn()
             return tx()
 
-    from shared.auth import AuthError
+    from shared.auth.errors import AuthError
 
     with pytest.raises(AuthError):
-        asyncio.run(credentials.caller_from_api_key(own_key, Db()))  # type: ignore[arg-type]
+        asyncio.run(key_lookup.caller_from_api_key(own_key, Db()))  # type: ignore[arg-type]
     assert len(sent) == 1
     sql, params = sent[0]
     assert params == (hashlib.sha256(own_key.encode()).digest(),)

@@ -26,7 +26,7 @@ from nxt_cli.seed import (
     STAFF,
     create_api_key,
 )
-from shared.api_keys import hash_api_key
+from shared.auth.api_keys import hash_api_key
 from shared.db import Database
 
 from .conftest import Api, Seeded

@@ -246,7 +246,7 @@ def test_the_instances_served_and_refused_as_expected(evidence: Evidence) -> Non
 def test_no_secret_in_the_log_of_a_served_instance(evidence: Evidence, secrets_sent: Secrets,
                                                   instance: str) -> None:
     log = evidence.apis[instance].log_path.read_text()
-    assert log.count('"logger": "shared.http"') > 30, "every request writes an access line"
+    assert log.count('"logger": "shared.web.access"') > 30, "every request writes an access line"
     assert secrets_sent.found_in(log) == []
     assert credential_shapes(log) == []
 
@@ -293,7 +293,7 @@ def test_the_shared_instance_log_of_the_whole_session_holds_no_credential(
 
 def test_the_scan_finds_what_it_looks_for() -> None:
     """The searches above would see a leak: each pattern finds its kind of secret."""
-    from shared.api_keys import generate_api_key
+    from shared.auth.api_keys import generate_api_key
 
     key = generate_api_key().plaintext
     token = mint_token(TEST_JWT_SECRET, role="service_role", audience=None)

@@ -3,7 +3,7 @@ tested over HTTP in test_customers.py and test_orders.py."""
 
 from __future__ import annotations
 
-from shared.auth import Caller
+from shared.auth.caller import Caller
 from shared.totals import TotalCache, caller_key
 
 

@@ -8,12 +8,14 @@ from typing import Any
 import functions_framework.aio
 from starlette.requests import Request
 
-from shared.access import View, reporting_view
-from shared.auth import Caller
+from shared.auth.access import View, reporting_view
+from shared.auth.caller import Caller
+from shared.auth.declared import JWT
+from shared.auth.gate import gated
 from shared.db import as_caller
-from shared.gate import JWT, gated
-from shared.http import Forbidden, NotFound, parse_query, path_id, subpath
 from shared.totals import caller_key, totals_of
+from shared.web.errors import Forbidden, NotFound
+from shared.web.params import parse_query, path_id, subpath
 
 from .models import CustomerListQuery
 from .queries import get_customer, list_customers

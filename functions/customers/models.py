@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.inputs import ISO_8601
+from shared.web.fields import ISO_8601
 
 MASK = "*******"  # what the legacy API shows lenders instead of a name
 

@@ -7,11 +7,13 @@ from typing import Any
 import functions_framework.aio
 from starlette.requests import Request
 
-from shared.access import require_operator_or_service
-from shared.auth import Caller
+from shared.auth.access import require_operator_or_service
+from shared.auth.caller import Caller
+from shared.auth.declared import JWT
+from shared.auth.gate import gated
 from shared.db import timeseries
-from shared.gate import JWT, gated
-from shared.http import NotFound, subpath
+from shared.web.errors import NotFound
+from shared.web.params import subpath
 
 NAME = "freshness"
 

@@ -14,12 +14,14 @@ from typing import Any
 import functions_framework.aio
 from starlette.requests import Request
 
-from shared.access import is_operator, require_signed_in
-from shared.auth import Caller
+from shared.auth.access import is_operator, require_signed_in
+from shared.auth.caller import Caller
+from shared.auth.declared import API_KEY, JWT
+from shared.auth.gate import gated
 from shared.db import timeseries
-from shared.gate import API_KEY, JWT, gated
-from shared.http import BadRequest, Forbidden, NotFound, parse_query, subpath
 from shared.totals import caller_key, totals_of
+from shared.web.errors import BadRequest, Forbidden, NotFound
+from shared.web.params import parse_query, subpath
 
 from .models import ConsumptionQuery
 from .queries import page

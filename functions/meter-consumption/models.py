@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.inputs import ISO_8601
+from shared.web.fields import ISO_8601
 
 MAX_RANGE = timedelta(days=93)  # a quarter: bounds the work of one query
 MAX_OFFSET = 100_000  # deeper pages go by cursor, whose cost does not grow with depth

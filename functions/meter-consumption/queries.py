@@ -17,8 +17,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from shared.http import BadRequest
 from shared.meter_snapshots import LISTED
+from shared.web.errors import BadRequest
 
 from .legacy import js_round_kwh, js_timestamp
 from .models import ConsumptionQuery

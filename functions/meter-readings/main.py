@@ -10,10 +10,14 @@ from typing import Any
 import functions_framework.aio
 from starlette.requests import Request
 
-from shared.auth import Caller
+from shared.auth.caller import Caller
+from shared.auth.declared import SERVICE_ROLE
+from shared.auth.gate import gated
 from shared.db import transactional
-from shared.gate import SERVICE_ROLE, gated
-from shared.http import NotFound, abandon, read_body, subpath
+from shared.web.bodies import read_body
+from shared.web.deadline import abandon
+from shared.web.errors import NotFound
+from shared.web.params import subpath
 
 from .models import OPERATIONS
 from .queries import store_batch, unknown_meters

@@ -9,8 +9,8 @@ from typing import Annotated, NamedTuple, NotRequired
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from shared.inputs import ISO_8601, NOT_BOOL
 from shared.openapi import Operation
+from shared.web.fields import ISO_8601, NOT_BOOL
 
 MAX_BATCH = 10_000
 

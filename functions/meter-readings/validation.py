@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from shared.http import BadRequest, validation_message
+from shared.web.errors import BadRequest
+from shared.web.validation import validation_message
 
 from .models import MAX_BATCH, PlainBatch, Reading, ReadingBatch, Row
 

@@ -9,12 +9,15 @@ from typing import Any
 import functions_framework.aio
 from starlette.requests import Request
 
-from shared.access import View, reporting_view, require_operator_or_service
-from shared.auth import Caller
+from shared.auth.access import View, reporting_view, require_operator_or_service
+from shared.auth.caller import Caller
+from shared.auth.declared import JWT
+from shared.auth.gate import gated
 from shared.db import as_caller, transactional
-from shared.gate import JWT, gated
-from shared.http import Conflict, Forbidden, NotFound, parse_body, parse_query, path_id, subpath
 from shared.totals import caller_key, totals_of
+from shared.web.bodies import parse_body
+from shared.web.errors import Conflict, Forbidden, NotFound
+from shared.web.params import parse_query, path_id, subpath
 
 from .models import CreateOrder, OrderListQuery
 from .queries import TRANSITIONS, TransitionRefused, get_order, list_orders, transition
@@ -68,25 +71,20 @@ async def _one(order_id: int, caller: Caller) -> dict[str, Any]:
 
 
 async def _create(request: Request, caller: Caller) -> Any:
-    from shared import idempotency  # only creating orders needs it: not every cold start
+    from shared.web import idempotency  # only creating orders needs it: not every cold start
 
     require_operator_or_service(caller, "creating orders")
     key = idempotency.key_from_headers(request.headers)
     body = await parse_body(request, CreateOrder)
-    fingerprint = idempotency.request_fingerprint(body.model_dump(mode="json"))
-    db = transactional()
-    replay = await idempotency.claim(db, caller, key, fingerprint)
-    if replay is not None:
-        return replay.response()
-    try:
+    payload = body.model_dump(mode="json")
+    async with idempotency.guard(transactional(), caller, key, payload) as claim:
+        if claim.replay is not None:
+            return claim.replay
         async with as_caller(caller) as conn:
             order = await create_topup(conn, body)
-            response = await idempotency.finish(conn, key, 201, order)
-        totals_of(NAME).clear()  # after the commit, so no count can cache the old total
-        return response
-    except BaseException:
-        await idempotency.release(db, caller, key)
-        raise
+            response = await claim.finish(conn, 201, order)
+    totals_of(NAME).clear()  # after the commit, so no count can cache the old total
+    return response
 
 
 async def _transition(order_id: int, action: str, caller: Caller) -> dict[str, Any]:

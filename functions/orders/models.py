@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.inputs import ISO_8601, JSON_INTEGER, PLAIN_DECIMAL
+from shared.web.fields import ISO_8601, JSON_INTEGER, PLAIN_DECIMAL
 
 Status = Literal["INITIALISED", "PENDING", "COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT",
                  "IGNORED"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from shared.http import Conflict, HTTPError, UnprocessableEntity
+from shared.web.errors import Conflict, ServiceUnavailable, UnprocessableEntity
 
 from .models import CreateOrder
 from .queries import banking_wallet, insert_topup, meter_for_topup, reference_taken
@@ -30,6 +30,6 @@ async def create_topup(conn: AsyncConnection[Any], body: CreateOrder) -> dict[st
                        f" {body.external_reference!r} already exists")
     sender = await banking_wallet(conn)
     if sender is None:
-        raise HTTPError(503, "top-ups are unavailable: there is no BANKING_SYSTEM wallet to pay"
-                        " them from", {"Retry-After": "60"})
+        raise ServiceUnavailable("top-ups are unavailable: there is no BANKING_SYSTEM wallet to"
+                                 " pay them from", retry_after=60)
     return await insert_topup(conn, body, meter, sender)

@@ -31,9 +31,11 @@ _HEADERS = {"cache-control": "no-store", "referrer-policy": "no-referrer",
 
 async def _allowed(token: str | None) -> str | None:
     """None when `token` is the service role's or an operator's; else why not."""
-    from shared.access import is_operator
-    from shared.auth import AuthError, AuthUnavailable, caller_from_claims
-    from shared.credentials import current_caller, jwt_verifier
+    from shared.auth.access import is_operator
+    from shared.auth.accounts import current_caller
+    from shared.auth.caller import caller_from_claims
+    from shared.auth.configured import jwt_verifier
+    from shared.auth.errors import AuthError, AuthUnavailable
     from shared.db import transactional
 
     if not token:

@@ -75,7 +75,7 @@ class State:
 
 
 def _accepts(name: str) -> str:
-    from shared.declared import DECLARED
+    from shared.auth.declared import DECLARED
 
     spec = DECLARED.get(name)
     return ", ".join(sorted(spec.accepts)) if spec is not None else "?"

@@ -1,10 +1,11 @@
-"""Verification of the bearer tokens that Supabase Auth issues, and the caller they describe.
+"""Verification of the bearer JWTs that Supabase Auth issues: HS256 with the project secret,
+RS256/ES256 against a JWKS.
 
-Every deployed function imports this module at cold start, so the heavy pieces (``jwt`` and
-``cryptography`` take ~80 ms, ``urllib.request`` ~30 ms, ``asyncio`` ~40 ms) are imported
-inside the functions that need them. Secrets never reach an exception message or a log line:
-errors carry fixed, client-safe strings and are raised ``from None`` so that a library error
-that quotes its input cannot leak through a traceback either.
+Loaded by the first request that carries a JWT, not at cold start; even then the heavy pieces
+(``jwt`` and ``cryptography`` take ~80 ms, ``urllib.request`` ~30 ms) are imported inside the
+methods that need them. Secrets never reach an exception message or a log line: errors carry
+the fixed, client-safe strings of shared.auth.errors and are raised ``from None`` so that a
+library error that quotes its input cannot leak through a traceback either.
 """
 
 from __future__ import annotations
@@ -17,31 +18,23 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = [
-    "AuthError",
-    "AuthUnavailable",
-    "Caller",
-    "JWTVerifier",
-    "bearer_token",
-    "caller_from_claims",
-]
-
-MSG_MISSING = "missing bearer token"
-MSG_EXPIRED = "token expired"
-MSG_SIGNATURE = "invalid token signature"
-MSG_AUDIENCE = "token audience not accepted"
-MSG_NOT_YET_VALID = "token not yet valid"
-MSG_ALGORITHM = "unsupported token algorithm"
-MSG_UNKNOWN_KEY = "unknown signing key"
-MSG_MALFORMED = "malformed token"
-MSG_TOO_LARGE = "token too large"
-MSG_UNAVAILABLE = "authentication temporarily unavailable"
-MSG_SUBJECT = "malformed token: its subject (sub) is not a user id (a UUID)"
+from shared.auth.errors import (
+    MSG_ALGORITHM,
+    MSG_AUDIENCE,
+    MSG_EXPIRED,
+    MSG_MALFORMED,
+    MSG_MISSING,
+    MSG_NOT_YET_VALID,
+    MSG_SIGNATURE,
+    MSG_TOO_LARGE,
+    MSG_UNKNOWN_KEY,
+    AuthError,
+    AuthUnavailable,
+)
 
 # Roles whose Supabase-issued keys (the legacy anon and service-role keys) are JWTs without
 # `aud`; every token minted for a signed-in user carries aud "authenticated".
@@ -60,130 +53,7 @@ MIN_HS256_SECRET_BYTES = 32
 # arbitrary body. Real key sets are a few kilobytes.
 _MAX_JWKS_BYTES = 256 * 1024
 
-# organization_id becomes a bigint query parameter; anything outside bigint is not an id.
-_MAX_BIGINT = 2**63 - 1
-
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-class AuthError(Exception):
-    """The request's credentials are missing or not acceptable (HTTP 401).
-
-    The message is safe to return to the client: it is one of the fixed ``MSG_*`` strings and
-    never contains the token or any key material.
-    """
-
-    status: int = 401
-
-    def __init__(self, message: str = MSG_MALFORMED) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class AuthUnavailable(Exception):
-    """The JWKS could not be fetched and no cached key fits the token (HTTP 503).
-
-    Distinct from :class:`AuthError` because the client did nothing wrong: retrying later may
-    succeed, and a 401 would make clients throw away a good session.
-    """
-
-    status: int = 503
-
-    def __init__(self, message: str = MSG_UNAVAILABLE) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-# ---------------------------------------------------------------------------------------------
-# The caller
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling, as established by a verified JWT or an API key."""
-
-    role: str
-    user_id: str | None
-    organization_id: int | None
-    organization_type: str | None
-    # Excluded from repr (claims hold e-mail addresses and phone numbers that do not belong in
-    # logs) and from eq/hash (a dict is unhashable, and identity is in the fields above).
-    claims: Mapping[str, Any] = field(repr=False, compare=False)
-    via: str = "jwt"
-    api_key_id: int | None = None
-    account_id: int | None = None
-
-    @property
-    def is_service_role(self) -> bool:
-        return self.role == "service_role"
-
-    @property
-    def is_anon(self) -> bool:
-        return self.role == "anon"
-
-
-def _organization_id(value: object) -> int | None:
-    # bool is an int subclass; `true` is not organisation 1.
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and 0 < len(value) <= 19 and value.isascii() and value.isdigit():
-        # isascii() first: str.isdigit() also accepts digits such as "²" that int() refuses.
-        number = int(value)
-    else:
-        return None
-    return number if 0 < number <= _MAX_BIGINT else None
-
-
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
-def caller_from_claims(claims: Mapping[str, Any]) -> Caller:
-    """Build a :class:`Caller` from verified JWT claims.
-
-    ``app_metadata`` is the only place organisation data is read from: it is writable only by
-    the service role and the custom access token hook, whereas ``user_metadata`` is writable
-    by the user and must never grant anything.
-    """
-    role = claims.get("role")
-    if not isinstance(role, str) or not role:
-        raise AuthError(MSG_MALFORMED)
-    sub = claims.get("sub")
-    # Supabase Auth's subjects are user ids: the database casts them to uuid (auth.uid()), so
-    # anything else is refused here rather than failing a query later.
-    if sub is not None and not (isinstance(sub, str) and _UUID.fullmatch(sub)):
-        raise AuthError(MSG_SUBJECT)
-    app_metadata = claims.get("app_metadata")
-    if not isinstance(app_metadata, Mapping):
-        app_metadata = {}
-    org_type = app_metadata.get("organization_type")
-    return Caller(
-        role=role,
-        user_id=sub if isinstance(sub, str) and sub else None,
-        organization_id=_organization_id(app_metadata.get("organization_id")),
-        organization_type=org_type if isinstance(org_type, str) and org_type else None,
-        # A read-only copy: the caller is frozen, and its claims should not be mutable
-        # through a reference the verifier's caller still holds.
-        claims=MappingProxyType(dict(claims)),
-        via="jwt",
-    )
-
-
-def bearer_token(authorization_header: str | None) -> str | None:
-    """The credential of an ``Authorization: Bearer <token>`` header, or None.
-
-    None when the header is absent, empty, or uses another scheme (Basic, ...); the scheme is
-    matched case-insensitively as RFC 7235 requires.
-    """
-    if not authorization_header:
-        return None
-    parts = authorization_header.strip().split(None, 1)
-    if len(parts) != 2 or parts[0].lower() != "bearer":
-        return None
-    token = parts[1].strip()
-    return token or None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,15 @@
   the response is recorded in the work's own transaction, so an order exists if and only if
   its response is stored;
 - a request that fails gives its key back, so a corrected retry may use it.
+
+A handler holds its key with :func:`guard`::
+
+    async with idempotency.guard(db, caller, key, payload) as claim:
+        if claim.replay is not None:
+            return claim.replay
+        async with as_caller(caller) as conn:
+            ...  # the work
+            response = await claim.finish(conn, 201, result)
 """
 
 from __future__ import annotations
@@ -13,13 +22,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from shared.auth import Caller
-from shared.http import BadRequest, Conflict, HTTPError, UnprocessableEntity, to_json
+from shared.auth.caller import Caller
+from shared.web.errors import BadRequest, Conflict, UnprocessableEntity
+from shared.web.responses import to_json
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -91,7 +103,7 @@ def request_fingerprint(body: Any) -> bytes:
     return hashlib.sha256(canonical.encode()).digest()
 
 
-async def claim(db: Database, caller: Caller, key: str, fingerprint: bytes) -> Replay | None:
+async def _claim(db: Database, caller: Caller, key: str, fingerprint: bytes) -> Replay | None:
     """Claim `key` for this request. None: go ahead. A Replay: answer it. Raises 409/422."""
     async with db.transaction(caller.role, dict(caller.claims)) as conn:
         await conn.execute(_CLEAR_EXPIRED, (key,))
@@ -113,15 +125,44 @@ async def claim(db: Database, caller: Caller, key: str, fingerprint: bytes) -> R
             cur = await conn.execute(_TAKE_OVER, (key, STALE_SECONDS))
             if await cur.fetchone() is not None:
                 return None
-        raise HTTPError(409, "a request with this Idempotency-Key is still being processed;"
-                        " retry later", {"Retry-After": "1"})
+        raise Conflict("a request with this Idempotency-Key is still being processed;"
+                       " retry later", {"Retry-After": "1"})
 
 
-async def finish(conn: AsyncConnection[Any], key: str, status: int, body: Any) -> Response:
-    """Record the response inside the transaction that did the work, and return it."""
-    text = to_json(body)
-    await conn.execute(_FINISH, (status, text, key))
-    return Response(text, status, media_type="application/json")
+class Claim:
+    """A key held for one request: ``replay`` is the stored answer when the key already has
+    one; otherwise the work records its answer with :meth:`finish`."""
+
+    def __init__(self, key: str, replay: Response | None) -> None:
+        self.key = key
+        self.replay = replay
+        self.finished = False
+
+    async def finish(self, conn: AsyncConnection[Any], status: int, body: Any) -> Response:
+        """Record the response inside the transaction that did the work, and return it."""
+        text = to_json(body)
+        await conn.execute(_FINISH, (status, text, self.key))
+        self.finished = True
+        return Response(text, status, media_type="application/json")
+
+
+@asynccontextmanager
+async def guard(db: Database, caller: Caller, key: str, payload: Any) -> AsyncIterator[Claim]:
+    """Hold ``key`` for the request whose parsed body is ``payload``; raises 409/422 when it
+    may not. The key is given back when the block raises or ends without :meth:`Claim.finish`
+    (its transaction then rolled back, or never recorded an answer)."""
+    replay = await _claim(db, caller, key, request_fingerprint(payload))
+    held = Claim(key, replay.response() if replay is not None else None)
+    if replay is not None:
+        yield held
+        return
+    try:
+        yield held
+    except BaseException:
+        await release(db, caller, key)
+        raise
+    if not held.finished:
+        await release(db, caller, key)
 
 
 async def _release(db: Database, caller: Caller, key: str) -> None:

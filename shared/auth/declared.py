@@ -1,9 +1,9 @@
 """What each function declares in code: its name, its functions-framework target and the
 credentials it accepts. `nxt check` compares the declarations with config.toml.
 
-Apart from shared.gate, which enforces the declarations of HTTP functions, because a job
+Apart from shared.auth.gate, which enforces the declarations of HTTP functions, because a job
 (shared.jobs) declares itself too and must not pay at cold start for the JWT and HTTP
-machinery that shared.gate imports and a job never runs.
+machinery that the gate imports and a job never runs.
 """
 
 from __future__ import annotations

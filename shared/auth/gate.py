@@ -15,37 +15,43 @@ from typing import Any
 
 from starlette.requests import Request
 
-from shared.auth import AuthError, AuthUnavailable, Caller, bearer_token, caller_from_claims
-from shared.declared import API_KEY, DECLARED, JWT, KINDS, NONE, SERVICE_ROLE, GateSpec, target_name
-from shared.http import DEFAULT_MAX_BODY_BYTES, HTTPError, endpoint
-
-# The declarations (API_KEY, DECLARED, GateSpec, ...) live in shared.declared, which jobs import
-# without this module; HTTP functions and `nxt check` keep importing them from here.
-
-ANONYMOUS = Caller(role="anon", user_id=None, organization_id=None, organization_type=None,
-                   claims={"role": "anon"}, via="none")
+from shared.auth.caller import ANONYMOUS, Caller, caller_from_claims
+from shared.auth.credentials import bearer_token
+from shared.auth.declared import (
+    API_KEY,
+    DECLARED,
+    JWT,
+    KINDS,
+    NONE,
+    SERVICE_ROLE,
+    GateSpec,
+    target_name,
+)
+from shared.auth.errors import AuthError, AuthUnavailable
+from shared.web.endpoint import endpoint
+from shared.web.errors import Forbidden, HTTPError, ServiceUnavailable, Unauthorized
+from shared.web.limits import DEFAULT_MAX_BODY_BYTES
 
 GatedHandler = Callable[[Request, Caller], Awaitable[Any]]
 
 
 def _auth_error(exc: AuthError | AuthUnavailable) -> HTTPError:
     if isinstance(exc, AuthUnavailable):
-        return HTTPError(503, exc.message, {"Retry-After": "30"})
-    return HTTPError(401, exc.message, {"WWW-Authenticate": "Bearer"})
+        return ServiceUnavailable(exc.message, retry_after=30)
+    return Unauthorized(exc.message)
 
 
 async def _verified_claims(token: str | None) -> dict[str, Any] | None:
     """The claims of the bearer JWT; None when there is none or it is in our API key shape.
     Raises HTTPError 401 (invalid) or 503 (keys unavailable)."""
-    from shared.api_keys import is_supabase_platform_key, looks_like_api_key
-    from shared.credentials import jwt_verifier
+    from shared.auth.api_keys import is_supabase_platform_key, looks_like_api_key
+    from shared.auth.configured import jwt_verifier
 
     if token is None or looks_like_api_key(token):
         return None
     if is_supabase_platform_key(token):
         # As on the platform: publishable and secret keys are not JWTs and never pass the gate.
-        raise HTTPError(401, "invalid JWT: Supabase API keys (sb_...) are not JWTs",
-                        {"WWW-Authenticate": "Bearer"})
+        raise Unauthorized("invalid JWT: Supabase API keys (sb_...) are not JWTs")
     try:
         return await jwt_verifier().averify(token)
     except (AuthError, AuthUnavailable) as exc:
@@ -53,7 +59,7 @@ async def _verified_claims(token: str | None) -> dict[str, Any] | None:
 
 
 async def _key_caller(key: str) -> Caller:
-    from shared.credentials import caller_from_api_key
+    from shared.auth.key_lookup import caller_from_api_key
     from shared.db import transactional
 
     try:
@@ -65,7 +71,7 @@ async def _key_caller(key: str) -> Caller:
 async def _legacy_key_caller(token: str) -> Caller | None:
     """The caller of a bearer that may be a legacy key; None when no key has that value (the
     bearer is then judged as the JWT it looks like)."""
-    from shared.credentials import MSG_BAD_API_KEY
+    from shared.auth.key_lookup import MSG_BAD_API_KEY
 
     try:
         return await _key_caller(token)
@@ -77,7 +83,7 @@ async def _legacy_key_caller(token: str) -> Caller | None:
 
 async def _live(caller: Caller) -> Caller:
     """The caller as its account is now: access never rests on claims that went stale."""
-    from shared.credentials import current_caller
+    from shared.auth.accounts import current_caller
     from shared.db import transactional
 
     return await current_caller(caller, transactional())
@@ -85,11 +91,11 @@ async def _live(caller: Caller) -> Caller:
 
 async def resolve_caller(request: Request, spec: GateSpec, verify_jwt: bool) -> Caller:
     """Apply the gate and the function's declaration; raise HTTPError 401/503 when refused."""
-    from shared.credentials import api_key_from_headers
+    from shared.auth.credentials import api_key_from_headers
 
     token = bearer_token(request.headers.get("authorization"))
     if verify_jwt and token is None:
-        raise HTTPError(401, "missing authorization header", {"WWW-Authenticate": "Bearer"})
+        raise Unauthorized("missing authorization header")
     takes_keys = API_KEY in spec.accepts
     try:
         claims = await _verified_claims(token)
@@ -105,13 +111,13 @@ async def resolve_caller(request: Request, spec: GateSpec, verify_jwt: bool) -> 
         return caller
     if verify_jwt and claims is None:
         # The bearer credential is not a JWT (an API key, an sb_ key): the gateway refuses it.
-        raise HTTPError(401, "invalid JWT", {"WWW-Authenticate": "Bearer"})
+        raise Unauthorized("invalid JWT")
 
     api_key = api_key_from_headers(request.headers) if takes_keys else None
     if api_key is not None:
         return await _key_caller(api_key)
     if claims is not None:
-        from shared.db import REQUEST_ROLES
+        from shared.auth.roles import REQUEST_ROLES
 
         try:
             caller = caller_from_claims(claims)
@@ -126,11 +132,11 @@ async def resolve_caller(request: Request, spec: GateSpec, verify_jwt: bool) -> 
         if caller.role in REQUEST_ROLES and (
                 JWT in spec.accepts or (SERVICE_ROLE in spec.accepts and caller.is_service_role)):
             return await _live(caller)
-        raise HTTPError(403, "this function does not accept this role")
+        raise Forbidden("this function does not accept this role")
     if NONE in spec.accepts:
         return ANONYMOUS
     wanted = "an API key or a bearer JWT" if takes_keys else "a bearer JWT"
-    raise HTTPError(401, f"missing credentials: send {wanted}", {"WWW-Authenticate": "Bearer"})
+    raise Unauthorized(f"missing credentials: send {wanted}")
 
 
 def gated(

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-from shared.auth import Caller
-from shared.http import Forbidden, HTTPError
+from shared.auth.caller import Caller
 from shared.settings import get_settings
+from shared.web.errors import Forbidden, Unauthorized
 
 
 class View(Enum):
@@ -20,8 +20,7 @@ class View(Enum):
 
 def require_signed_in(caller: Caller) -> None:
     if caller.is_anon:
-        raise HTTPError(401, "sign in: this function needs a user or service-role JWT",
-                        {"WWW-Authenticate": "Bearer"})
+        raise Unauthorized("sign in: this function needs a user or service-role JWT")
 
 
 def is_operator(caller: Caller) -> bool:
