@@ -425,12 +425,11 @@ def consumption(b: Bench, *, filled: tuple[datetime, datetime, int] | None = Non
     counted, count_s = count_hours(b.ts, hi)
     limit = 1000
     window = {"FROM": lo.isoformat(), "TO": hi.isoformat(), "pageLimit": limit}
-    params = {"from": queries._naive(lo), "to": queries._naive(hi), "site": None,
-              "meter": None, "after_ts": None,
-              "after_meter": None, "limit": limit + 1, "offset": 0}
+    params = queries.window_params(lo, hi, limit=limit + 1)
 
     def cursor_at(skip: int) -> str:
-        sql = ("select h.created_at, h.meter_id from public.meter_snapshot_1_h h" + queries._WHERE
+        sql = ("select h.created_at, h.meter_id from public.meter_snapshot_1_h h"
+               + queries.WINDOW_WHERE
                + " order by h.created_at, h.meter_id offset %(skip)s limit 1")
         with psycopg.connect(b.ts) as conn:
             row = conn.execute(sql, {**params, "skip": skip}).fetchone()
@@ -463,10 +462,10 @@ def consumption(b: Bench, *, filled: tuple[datetime, datetime, int] | None = Non
     async def direct(conn: psycopg.AsyncConnection[Any], sample: int) -> float:
         started = time.perf_counter()
         async with conn.transaction():
-            to = queries._naive(to_of(sample))
-            cur = await conn.execute(queries._PAGE, {**params, "to": to})
+            to = queries.naive_utc(to_of(sample))
+            cur = await conn.execute(queries.PAGE_SQL, {**params, "to": to})
             page = await cur.fetchall()
-            cur = await conn.execute(queries._COUNT, {**params, "to": to})
+            cur = await conn.execute(queries.COUNT_SQL, {**params, "to": to})
             await cur.fetchone()
         elapsed = time.perf_counter() - started
         assert len(page) == limit + 1

@@ -104,7 +104,8 @@ def import_main(source: Path, name: str) -> ModuleType:
 
 
 def load(source: Path, name: str) -> LoadedFunction:
-    from functions_framework import _function_registry
+    # Not create_asgi_app: it loads every source as a module named after its file, and the
+    # emulator serves every function's main.py in one process.
     from functions_framework.aio import create_asgi_app_from_module
 
     from shared.auth.declared import target_name
@@ -112,6 +113,6 @@ def load(source: Path, name: str) -> LoadedFunction:
     target = target_name(name)
     module = import_main(source, name)
     spec = module.__spec__
-    signature = _function_registry.REGISTRY_MAP.get(target, "http")
-    app = create_asgi_app_from_module(target, str(source), signature, module, spec)
+    # No signature type: the framework takes the one its decorator registered for the target.
+    app = create_asgi_app_from_module(target, str(source), None, module, spec)
     return LoadedFunction(name=name, source=source, module=module, target=target, app=app)

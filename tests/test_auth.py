@@ -1,4 +1,4 @@
-"""shared.auth.verifier against real cryptography: real keys, real signatures, a real HTTP JWKS server.
+"""shared.auth.verifier against real cryptography: real keys and signatures, a real JWKS server.
 
 Nothing cryptographic is mocked. The only stand-in is the verifier's clock, so that cache
 expiry and the refetch rate limit can be crossed without sleeping.

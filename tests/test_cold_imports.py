@@ -23,12 +23,12 @@ FUNCTIONS = list(function_sources(ROOT))  # meter-consumption-2 too
 JOBS = {"snapshot-meters", "sync-orders", "grid-daily", "timeseries-maintenance",
         "freshness-check", "reconcile-check"}
 
-# What functions-framework does with --source main.py, then the modules the process holds.
+# What `functions-framework --source main.py --target <target>` builds before it serves, then
+# the modules the process holds.
 LOAD = """
 import json, os, sys
-from functions_framework import _function_registry
-module, spec = _function_registry.load_function_module(os.path.abspath("main.py"))
-spec.loader.exec_module(module)
+from functions_framework.aio import create_asgi_app
+create_asgi_app(target=os.environ["K_SERVICE"].replace("-", "_"), source="main.py")
 print(json.dumps(sorted(sys.modules)))
 """
 

@@ -20,8 +20,7 @@ import httpx
 import psycopg
 import psycopg_pool
 import pytest
-from functions_framework import _function_registry
-from functions_framework.aio import _create_asgi_app_with_function, create_asgi_app
+from functions_framework.aio import create_asgi_app
 from pydantic import BaseModel, Field, TypeAdapter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,6 +33,8 @@ from shared.web.errors import Conflict, Unauthorized
 from shared.web.params import parse_query
 from shared.web.responses import error_response, json_response, to_json
 from shared.web.validation import validation_message
+
+from .asgi import asgi_app
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 
@@ -88,8 +89,7 @@ class Client:
 
 def client_for(handler: Callable[..., Any]) -> Client:
     """The app functions-framework serves for an ``http`` function, in-process."""
-    app = _create_asgi_app_with_function(handler, _function_registry.HTTP_SIGNATURE_TYPE, False)
-    return Client(app)
+    return Client(asgi_app(handler))
 
 
 def log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:

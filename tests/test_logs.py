@@ -15,8 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from functions_framework import _function_registry
-from functions_framework.aio import _create_asgi_app_with_function
 from starlette.requests import Request
 
 from shared.logs import (
@@ -29,6 +27,8 @@ from shared.logs import (
     reset_request,
 )
 from shared.web.endpoint import endpoint
+
+from .asgi import asgi_app
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
@@ -242,7 +242,7 @@ def test_request_id_is_bound_inside_an_endpoint(capsys: pytest.CaptureFixture[st
         logging.getLogger("meters").info("looking up meter")
         return {}
 
-    app = _create_asgi_app_with_function(handler, _function_registry.HTTP_SIGNATURE_TYPE, False)
+    app = asgi_app(handler)
 
     async def call() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)

@@ -96,8 +96,8 @@ def totals(url: str, cases: list[dict[str, Any]]) -> list[tuple[int, int]]:
     """(kept-count total, live count of the window) for each case."""
     q = queries()
     with psycopg.connect(url) as conn:
-        return [(conn.execute(q._COUNT, case).fetchone()[0],
-                 conn.execute("select count(*) from public.meter_snapshot_1_h h" + q._WHERE,
+        return [(conn.execute(q.COUNT_SQL, case).fetchone()[0],
+                 conn.execute("select count(*) from public.meter_snapshot_1_h h" + q.WINDOW_WHERE,
                               case).fetchone()[0]) for case in cases]
 
 

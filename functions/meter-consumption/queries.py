@@ -23,23 +23,26 @@ from shared.web.errors import BadRequest
 from .legacy import js_round_kwh, js_timestamp
 from .models import ConsumptionQuery
 
+# The SQL below is public: bench/run.py and tests/test_snapshot_counts.py run the function's own
+# statements directly, against their floors and against a live count.
+#
 # created_at is timestamp without time zone holding UTC: the bounds are passed as naive UTC
 # timestamps, never compared through the session's TimeZone. LISTED: visible real readings.
 _FILTERS = """
    and (%(site)s::text is null or lower(h.grid_name) = lower(%(site)s::text))
    and (%(meter)s::text is null or h.meter_external_reference = %(meter)s::text)
 """
-_WHERE = f"""
+WINDOW_WHERE = f"""
  where h.created_at >= %(from)s and h.created_at <= %(to)s
    and {LISTED}""" + _FILTERS
 
 # The consumption as the legacy read it: the numeric text of the double (15 significant
 # digits), which legacy.js_round_kwh rounds as the legacy JavaScript did.
-_PAGE = """
+PAGE_SQL = """
 select h.created_at, h.meter_id, h.meter_external_reference, h.consumption_kwh::numeric::text,
        h.customer_id
   from public.meter_snapshot_1_h h
-""" + _WHERE + """
+""" + WINDOW_WHERE + """
    and (%(after_ts)s::timestamp is null
         or (h.created_at, h.meter_id) > (%(after_ts)s::timestamp, %(after_meter)s::integer))
  order by h.created_at, h.meter_id
@@ -51,7 +54,7 @@ select h.created_at, h.meter_id, h.meter_external_reference, h.consumption_kwh::
 # hour), plus a live count of what they do not cover (hours cut through their rows, hours not
 # counted yet, the open hour), each uncovered range by its own index range scan. A `meter`
 # filter has no kept count: its window is counted live (at most one row an hour).
-_COUNT = f"""
+COUNT_SQL = f"""
 with counted as (
     select c.hour, case when %(site)s::text is null then c.readings
                         else coalesce(s.readings, 0) end as readings
@@ -97,29 +100,37 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
                          " issued") from None
 
 
-def _naive(value: datetime) -> datetime:
+def naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def window_params(from_: datetime, to: datetime, *, site: str | None = None,
+                  meter: str | None = None, after: tuple[Any, Any] = (None, None),
+                  limit: int, offset: int = 0) -> dict[str, Any]:
+    """The parameters of PAGE_SQL and COUNT_SQL for one window (``limit`` rows, one more than
+    a page, tells whether another page follows)."""
+    return {"from": naive_utc(from_), "to": naive_utc(to), "site": site, "meter": meter,
+            "after_ts": after[0], "after_meter": after[1], "limit": limit, "offset": offset}
 
 
 async def page(conn: AsyncConnection[Any], q: ConsumptionQuery,
                known_total: int | None = None) -> dict[str, Any]:
     """One page; without a cursor also the window's total, counted unless `known_total`."""
-    after_ts, after_meter = decode_cursor(q.cursor) if q.cursor else (None, None)
-    params = {"from": _naive(q.from_), "to": _naive(q.to), "site": q.site, "meter": q.meter,
-              "after_ts": after_ts, "after_meter": after_meter, "limit": q.page_limit + 1,
-              "offset": q.offset}
-    cur = await conn.execute(_PAGE, params)
+    after = decode_cursor(q.cursor) if q.cursor else (None, None)
+    params = window_params(q.from_, q.to, site=q.site, meter=q.meter, after=after,
+                           limit=q.page_limit + 1, offset=q.offset)
+    cur = await conn.execute(PAGE_SQL, params)
     rows = await cur.fetchall()
     more = len(rows) > q.page_limit
     rows = rows[:q.page_limit]
     total = None
     if q.cursor is None:
         # Legacy clients page by offset and read the total on every page; cursor pages skip
-        # it. It costs what the window's partial hours cost (_COUNT), and a client paging by
+        # it. It costs what the window's partial hours cost (COUNT_SQL), and a client paging by
         # offset is answered from shared.totals between counts.
         total = known_total
         if total is None:
-            cur = await conn.execute(_COUNT, params)
+            cur = await conn.execute(COUNT_SQL, params)
             total = (await cur.fetchone() or (0,))[0]
     # customerAccountId is the customer's id, as both legacy functions selected it.
     readings = [{"timestamp": js_timestamp(r[0]), "meterId": r[2],
