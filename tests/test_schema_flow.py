@@ -29,6 +29,8 @@ from .legacy_support import nxt
 
 TS_HEAD = migrate.timeseries_head_revision()
 TS_NEXT = f"ts{int(TS_HEAD[2:]) + 1:04d}"
+TX_HEAD = migrate.head_revision()
+TX_NEXT = f"{int(TX_HEAD) + 1:04d}"
 
 pytestmark = pytest.mark.db
 
@@ -63,13 +65,14 @@ def test_new_for_both_planes_writes_two_revisions_that_name_each_other(tmp_path:
     locations = _copies(tmp_path)
     tx_path, ts_path = new_revisions("Record the meter's firmware", "both", locations)
     assert tx_path.parent == locations["transactional"] / "versions"
-    assert tx_path.name == "0011_record_the_meter_s_firmware.py"
+    assert tx_path.name == f"{TX_NEXT}_record_the_meter_s_firmware.py"
     assert ts_path.name == f"{TS_NEXT[2:]}_record_the_meter_s_firmware.py"  # like 0001_baseline
     tx, ts = history("transactional", locations["transactional"])[-1], history(
         "timeseries", locations["timeseries"])[-1]
-    assert (tx.id, tx.down, tx.message) == ("0011", "0010", "Record the meter's firmware")
+    assert (tx.id, tx.down, tx.message) == (TX_NEXT, TX_HEAD, "Record the meter's firmware")
     assert (ts.id, ts.down) == (TS_NEXT, TS_HEAD)
-    assert tx.paired_with == f"timeseries:{TS_NEXT}" and ts.paired_with == "transactional:0011"
+    assert tx.paired_with == f"timeseries:{TS_NEXT}"
+    assert ts.paired_with == f"transactional:{TX_NEXT}"
     assert "refuse_if_adopted" in tx_path.read_text()  # forward-only where the legacy runs
     # The template leaves the declarations empty on purpose: the author must say them.
     assert (ts.retention, ts.backfill) == ("", "")
@@ -103,10 +106,11 @@ def test_check_refuses_a_pair_whose_halves_do_not_name_each_other(tmp_path: Path
     tx_path, ts_path = new_revisions("Add a tariff class", "both", locations)
     _declare(ts_path)
     assert declaration_findings(locations) == []
-    ts_path.write_text(ts_path.read_text().replace("transactional:0011", "transactional:0099"))
+    ts_path.write_text(
+        ts_path.read_text().replace(f"transactional:{TX_NEXT}", "transactional:0099"))
     found = {(f.path.name, f.message) for f in declaration_findings(locations)}
     assert found == {
-        (tx_path.name, f"revision 0011 is paired with timeseries:{TS_NEXT}, which does not"
+        (tx_path.name, f"revision {TX_NEXT} is paired with timeseries:{TS_NEXT}, which does not"
                        " name it back (it says 'transactional:0099')"),
         (ts_path.name, f"revision {TS_NEXT} is PAIRED_WITH 'transactional:0099', which does"
                        " not exist")}
@@ -161,12 +165,13 @@ def test_status_lists_the_pending_revisions_and_exits_1(scratch: ScratchDatabase
     assert done.returncode == 1, done.stdout + done.stderr
     tx, ts = _json(done)
     assert tx["current"] == "0008"
-    assert [p["revision"] for p in tx["pending"]] == ["0009", "0010"]  # type: ignore[index]
+    assert [p["revision"] for p in tx["pending"]] == [  # type: ignore[index]
+        f"{n:04d}" for n in range(9, int(TX_HEAD) + 1)]
     assert "caller_account" in tx["pending"][0]["message"]  # type: ignore[index]
     assert ts["current"] is None and ts["pending"][-1]["revision"] == TS_HEAD  # type: ignore
     assert "s3cret-word" not in done.stdout and ":***@" in str(tx["database"])
     text = nxt(["db", "status"], password_url)
-    assert "revision: 0008 (head 0010)" in text.stdout and "0009  The account" in text.stdout
+    assert f"revision: 0008 (head {TX_HEAD})" in text.stdout and "0009  The account" in text.stdout
 
 
 def test_status_of_an_unreachable_database_exits_2() -> None:
@@ -192,11 +197,11 @@ def test_plan_prints_the_sql_of_each_pending_revision_and_changes_nothing(
     migrate.migrate_timeseries(ts_url)
     done = nxt(["db", "plan"], url, ts_url)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "at 0008, 2 pending" in done.stdout
+    assert f"at 0008, {int(TX_HEAD) - 8} pending" in done.stdout
     assert "set lock_timeout = '5s';" in done.stdout  # as every migration session runs
     assert "create function app.caller_account(p_user_id uuid)" in done.stdout
     assert "create or replace trigger nxt_orders_updated_at" in done.stdout
-    assert "UPDATE alembic_version SET version_num='0010'" in done.stdout
+    assert f"UPDATE alembic_version SET version_num='{TX_HEAD}'" in done.stdout
     assert "time-series plane" in done.stdout and f"up to date at {TS_HEAD}" in done.stdout
     assert migrate.current_revision(url) == "0008"
     with psycopg.connect(url) as conn:
@@ -280,12 +285,12 @@ def test_migrate_on_a_database_elsewhere_applies_nothing_without_yes(
 
     applied = nxt(["db", "migrate", "--yes"], remote, remote_ts)
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert "migrated 0008 -> 0010" in applied.stdout
+    assert f"migrated 0008 -> {TX_HEAD}" in applied.stdout
     assert migrate.current_revision(url) == migrate.head_revision()
     assert migrate.timeseries_current_revision(ts_url) == migrate.timeseries_head_revision()
 
     again = nxt(["db", "migrate"], remote, remote_ts)  # up to date: the plan is empty
-    assert again.returncode == 0 and "up to date at 0010" in again.stdout
+    assert again.returncode == 0 and f"up to date at {TX_HEAD}" in again.stdout
 
 
 # -- lint ------------------------------------------------------------------------------------
@@ -312,7 +317,7 @@ def test_lint_refuses_an_unsafe_revision_unless_it_says_why_it_is_safe(tmp_path:
     _body(path, _UNSAFE_INDEX)
     report = lint(locations)
     assert [(f.revision, f.rule) for f in report.findings] == [
-        ("0011", "require-concurrent-index-creation")]
+        (TX_NEXT, "require-concurrent-index-creation")]
     assert report.exit_code == 1 and report.findings[0].path.endswith(path.name)
 
     path.write_text(original)
@@ -419,7 +424,7 @@ def test_a_destructive_revision_must_say_so_and_is_backed_up_first(
     original = path.read_text()
     _body(path, _DROP_COLUMN)
     assert sorted((f.revision, f.rule) for f in lint(locations).findings) == [
-        ("0011", "ban-drop-column"), ("0011", "destructive-undeclared")]
+        (TX_NEXT, "ban-drop-column"), (TX_NEXT, "destructive-undeclared")]
     path.write_text(original)
     _body(path, _DROP_COLUMN, 'DESTRUCTIVE = "drops orders.meta_author_id, never written"\n'
                               'SQUAWK_EXEMPT = {"ban-drop-column": "no reader or writer left"}')
