@@ -20,6 +20,8 @@ Create Date: 2026-12-03
 
 from alembic import op
 
+from migrations.guards import refuse_if_adopted
+
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
@@ -57,6 +59,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_if_adopted("mark the policies' helpers parallel unsafe again")
     op.execute(_leakproof("not leakproof"))
     for helper in HELPERS:
         op.execute(f"alter function {helper} parallel unsafe")
