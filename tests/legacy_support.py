@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from nxt_cli.stack import TIMESERIES_SUFFIX
 from nxt_cli.tokens import mint_token
 
 from .conftest import ROOT, TEST_JWT_SECRET
@@ -102,7 +103,9 @@ def drop(*urls: str) -> None:
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         for url in urls:
             name = urlsplit(url).path.lstrip("/")
-            conn.execute(f'drop database if exists "{name}" with (force)')
+            # The CLI makes `<name>_timeseries` beside a local database it adopts or migrates.
+            for db in (name, name + TIMESERIES_SUFFIX):
+                conn.execute(f'drop database if exists "{db}" with (force)')
 
 
 @contextmanager
