@@ -865,10 +865,10 @@ WHY = {
     " (~1 ms of PostgreSQL) against one select 1, on the same two cores as the load client",
     "cold start": "psycopg (~40 ms), pydantic with the query model (~35 ms) and PyJWT with"
     " cryptography at the first token (~40 ms) against a ~170 ms floor",
-    "row-level security": "the count of the operator's page evaluates the policy's three-way OR"
-    " on every row, and the planner estimates it at ~2 % of the rows (13k of 620k orders on"
-    " PostgreSQL 15), so it counts in one process where the superuser's count runs a parallel"
-    " scan; the policy helpers are not marked parallel safe (bench/README.md, Results)",
+    "row-level security": "what is left after revision 0011 is the policy's own test of"
+    " every counted row (its three-way OR against the operator's claims); where the migrating"
+    " role is not a superuser (Supabase), enum equality stays non-leakproof and the orders page"
+    " is planned without its statistics (bench/README.md, Results)",
     "snapshot-meters": "the build reads, windows and writes every reading once more than COPY"
     " does; within a few per cent, varying by run",
 }
