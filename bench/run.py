@@ -733,9 +733,9 @@ def cold_start(b: Bench) -> list[Row]:
     bundled = sorted(p.name for p in dist.iterdir() if p.is_dir())
     if bundled != sorted(c.name for c in cases):
         raise RuntimeError(f"bundled {bundled}: give each function a cold-start request")
-    # Nothing compiled by one start may speed up the next: every deployed cold start compiles
-    # the bundle's own modules (it ships no bytecode, and the platform's build precompiles the
-    # installed requirements only), so neither side may keep __pycache__ between starts.
+    # Nothing compiled by one start may speed up the next: a deployed cold start has the
+    # bytecode the bundle ships (nxt_cli.bundle.compile_modules) and the platform's build of
+    # the requirements, nothing more, so neither side may write __pycache__ between starts.
     env = clean_env(DATABASE_URL=b.tx, TIMESERIES_DATABASE_URL=cold_ts,
                     SUPABASE_JWT_SECRET=JWT_SECRET, PYTHONDONTWRITEBYTECODE="1")
     settle_jobs(env)

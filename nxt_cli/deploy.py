@@ -26,14 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nxt_cli.bundle import BundleError, Reach, analyse, bundle, enabled_functions
+from nxt_cli.bundle import RUNTIME, BundleError, Reach, analyse, bundle, enabled_functions
 
 if TYPE_CHECKING:
     from shared.jobs import Schedule
 
 DEFAULT_REGION = "europe-west1"
 REGION_ENV = "NXT_DEPLOY_REGION"
-RUNTIME = "python311"
 TOPIC_PREFIX = "nxt-"
 _REGION = re.compile(r"[a-z]+-[a-z]+[0-9]+")
 

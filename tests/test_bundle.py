@@ -31,7 +31,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from nxt_cli import config_lint, tokens
-from nxt_cli.bundle import BundleError, analyse, bundle, minimal_config
+from nxt_cli.bundle import RUNTIME, BundleError, analyse, bundle, minimal_config
 from nxt_cli.functions import function_sources
 from nxt_cli.localdb import free_port, stop_process
 from nxt_cli.localkeys import supabase_local_jwt_secret
@@ -60,6 +60,8 @@ EXTRA_REQUIREMENTS = {"meter-readings": {"typing-extensions"}}
 UNPOOLED_JOBS = {"reconcile-check", "timeseries-maintenance"}
 # What `python -m venv` puts in every environment before anything is installed.
 VENV_SEED = {"pip", "setuptools"}
+# Bundles carry bytecode only when built by the deploy's Python (nxt_cli.bundle.compile_modules).
+BYTECODE = f"python{sys.version_info.major}{sys.version_info.minor}" == RUNTIME
 LENDER_ID, AGGREGATOR_ID = 1, 5
 MASK = "*******"
 
@@ -139,24 +141,73 @@ def files_of(directory: Path) -> dict[str, bytes]:
 # -- contents -----------------------------------------------------------------------------------
 
 
+def _compiled(directory: Path, files: dict[str, bytes]) -> set[str]:
+    """The sources whose bytecode the bundle ships, each checked against its source's hash
+    (PEP 552: flags 0b11 in the header, then the SipHash of the source bytes)."""
+    from importlib.util import cache_from_source, source_hash
+
+    compiled = set()
+    for path in (p for p in files if p.endswith(".py")):
+        pyc = Path(cache_from_source(str(directory / path))).relative_to(directory).as_posix()
+        header = files.get(pyc)
+        if header is not None:
+            assert int.from_bytes(header[4:8], "little") == 0b11, pyc  # checked hash
+            assert header[8:16] == source_hash(files[path]), pyc
+            compiled.add(path)
+    return compiled
+
+
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_bundle_holds_the_function_shared_and_only_the_packages_it_imports(
         dist: Path, name: str) -> None:
     directory = dist / name
     code = SOURCES[name].parent
     own = {p.name for p in code.iterdir() if p.name != "__pycache__"}
-    expected = own | {"shared", "supabase", "requirements.txt"}
+    expected = own | {"shared", "supabase", "requirements.txt", ".gcloudignore"}
+    if BYTECODE:
+        expected.add("__pycache__")
     if name in TIMESERIES_PACKAGE:
         expected.add("timeseries")
     assert {p.name for p in directory.iterdir()} == expected
-    for path in files_of(directory):
+    files = files_of(directory)
+    for path in files:
         parts = set(path.split("/"))
-        assert not parts & {"__pycache__", "tests", "nxt_cli", "migrations"}, path
-        assert not path.endswith(".pyc"), path
+        assert not parts & {"tests", "nxt_cli", "migrations"}, path
+        assert path.endswith(".pyc") == ("__pycache__" in parts), path
+    sources = {p for p in files if p.endswith(".py")}
+    assert _compiled(directory, files) == (sources if BYTECODE else set())
+    ignored = [line for line in files[".gcloudignore"].decode().splitlines()
+               if line and not line.startswith("#")]
+    assert ignored == [".gcloudignore"]  # __pycache__ is uploaded
     for source in code.glob("*.py"):
         assert (directory / source.name).read_bytes() == source.read_bytes()
     shipped = {p.relative_to(directory).as_posix() for p in (directory / "shared").rglob("*.py")}
     assert shipped == {p.relative_to(ROOT).as_posix() for p in (ROOT / "shared").rglob("*.py")}
+
+
+@pytest.mark.skipif(not BYTECODE, reason=f"bundles carry bytecode when built by {RUNTIME}, the"
+                    " deploy's runtime; this interpreter is another")
+def test_bundled_bytecode_is_used_and_an_edited_source_is_compiled_instead(
+        dist: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "customers"
+    shutil.copytree(dist / "customers", copy)
+    module = copy / "shared" / "web" / "limits.py"
+
+    def load() -> tuple[str, str]:
+        done = subprocess.run(
+            [sys.executable, "-v", "-c", "import shared.web.limits as m;"
+             " print(getattr(m, 'EDITED', None))"], cwd=copy, capture_output=True, text=True,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, check=True)
+        return done.stdout.strip(), done.stderr
+
+    pyc = "shared/web/__pycache__/limits."
+    printed, verbose = load()
+    assert printed == "None" and f"code object from '{copy}/{pyc}" in verbose
+    module.write_text(module.read_text() + "\nEDITED = 1\n")
+    printed, verbose = load()
+    assert printed == "1" and f"code object from '{copy}/{pyc}" not in verbose
 
 
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
