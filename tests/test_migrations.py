@@ -92,3 +92,33 @@ def test_reset_drops_data_and_reapplies(empty_db: str) -> None:
     with psycopg.connect(empty_db) as conn:
         assert conn.execute("select count(*) from public.organizations").fetchone() == (0,)
     assert migrate.current_revision(empty_db) == migrate.head_revision()
+
+
+def test_the_leakproof_step_is_skipped_with_a_notice_for_a_role_that_is_not_superuser(
+        empty_db: str) -> None:
+    # Revision 0011 marks enum equality leakproof, which only a superuser may do. Supabase's
+    # `postgres` is not one: there the step must say so and change nothing, not fail the
+    # migration (the rest of 0011 still applies).
+    from alembic.script import ScriptDirectory
+    from psycopg import sql
+
+    migrate.migrate(empty_db)
+    revision = ScriptDirectory.from_config(migrate.alembic_config(empty_db)).get_revision("0011")
+    assert revision is not None
+    statement = revision.module._leakproof("not leakproof")
+    leakproof = ("select proleakproof from pg_proc"
+                 " where oid = 'pg_catalog.enum_eq(anyenum, anyenum)'::regprocedure")
+    role = "nxt_probe_not_super"
+    with psycopg.connect(empty_db, autocommit=True) as admin:
+        assert admin.execute(leakproof).fetchone() == (True,)  # migrated here by a superuser
+        admin.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
+        admin.execute(sql.SQL("create role {} login").format(sql.Identifier(role)))
+        try:
+            with psycopg.connect(empty_db, user=role, autocommit=True) as conn:
+                notices: list[str] = []
+                conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+                conn.execute(statement)
+            assert any("not a superuser" in n for n in notices), notices
+            assert admin.execute(leakproof).fetchone() == (True,)  # unchanged
+        finally:
+            admin.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
