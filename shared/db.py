@@ -69,8 +69,11 @@ class Database:
             if self._pool is None:
                 from psycopg_pool import AsyncConnectionPool
 
+                from shared.request_connection import RequestConnection
+
                 pool = AsyncConnectionPool(
                     self._url,
+                    connection_class=RequestConnection,
                     min_size=self._min_size,
                     max_size=self._max_size,
                     timeout=self._timeout,
@@ -126,24 +129,21 @@ class Database:
         claims.setdefault("role", role)
         pool = await self.pool()
         async with pool.connection() as conn:
-            # BEGIN and the prologue in one round trip (a pipeline), not two.
-            async with conn.pipeline():
-                await conn.execute(
-                    BEGIN_REQUEST_SQL,
-                    (
-                        role,
-                        json.dumps(claims, separators=(",", ":"), default=str),
-                        str(claims.get("sub") or ""),
-                        role,
-                        self._statement_timeout,
-                    ),
-                )
+            # BEGIN and the prologue go out with the block's first statement, in one round
+            # trip (shared/request_connection.py).
+            await conn.begin_request(BEGIN_REQUEST_SQL, (
+                role,
+                json.dumps(claims, separators=(",", ":"), default=str),
+                str(claims.get("sub") or ""),
+                role,
+                self._statement_timeout,
+            ))
             try:
                 yield conn
             except BaseException:
-                await _rollback(conn)
+                await conn.end_request(commit=False)
                 raise
-            await conn.commit()
+            await conn.end_request(commit=True)
 
     @asynccontextmanager
     async def work(self, statement_timeout_ms: int | None = None
@@ -167,6 +167,10 @@ RECENTLY_USED_SECONDS = 2.0
 
 
 async def _note_return(conn: AsyncConnection[Any]) -> None:
+    from shared.request_connection import restore_transactions
+
+    # A request that ended without end_request (its task cancelled mid-way) leaves autocommit on.
+    await restore_transactions(conn)
     _returned[conn] = time.monotonic()
 
 
@@ -176,16 +180,6 @@ async def _check_if_idle(conn: AsyncConnection[Any]) -> None:
         from psycopg_pool import AsyncConnectionPool
 
         await AsyncConnectionPool.check_connection(conn)
-
-
-async def _rollback(conn: AsyncConnection[Any]) -> None:
-    """Roll back a request's transaction; a connection that broke is the pool's to drop."""
-    import psycopg
-
-    try:
-        await conn.rollback()
-    except psycopg.Error:
-        pass
 
 
 _databases: dict[str, Database] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from itertools import pairwise
 
 import psycopg
 import pytest
@@ -111,3 +112,98 @@ def test_the_pool_opens_on_first_use_not_at_construction() -> None:
 def test_repr_never_shows_the_url() -> None:
     db = Database("postgresql://user:hunter2secret@127.0.0.1:1/x")
     assert "hunter2secret" not in repr(db)
+
+
+# -- a request's round trips (shared/request_connection.py) ------------------------------------
+
+
+class _Trace:
+    """libpq's protocol trace of one connection: how many times it waited for the server."""
+
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:  # type: ignore[type-arg]
+        import tempfile
+
+        self.conn = conn
+        self.file = tempfile.TemporaryFile(mode="w+")
+        conn.pgconn.trace(self.file.fileno())
+        conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS
+                                    | psycopg.pq.Trace.REGRESS_MODE)
+
+    def round_trips(self) -> int:
+        self.conn.pgconn.untrace()
+        self.file.seek(0)
+        lines = self.file.read().splitlines()
+        # A frontend message followed by a backend one: the client sent, then waited.
+        return sum(1 for a, b in pairwise(lines)
+                   if a.startswith("F") and b.startswith("B"))
+
+
+def test_a_page_is_two_round_trips_prologue_with_its_statement_then_commit(
+        seeded_db: str) -> None:
+    # psycopg sends the BEGIN it issues itself on its own and waits for it, even in a pipeline:
+    # BEGIN, prologue, page, COMMIT were four round trips, each a network hop when deployed.
+    async def scenario() -> tuple[int, tuple, tuple]:
+        db = Database(seeded_db, max_size=1)
+        try:
+            async with db.transaction("service_role") as conn:
+                trace = _Trace(conn)
+                cur = await conn.execute("select current_user, current_setting('jit'),"
+                                         " pg_current_xact_id()::text")
+                first = await cur.fetchone()
+                cur = await conn.execute("select current_user, pg_current_xact_id()::text")
+                second = await cur.fetchone()
+            return trace.round_trips(), first, second
+        finally:
+            await db.close()
+
+    trips, first, second = run(scenario())
+    assert first[:2] == ("service_role", "off")
+    assert second == ("service_role", first[2])  # the same transaction, the same role
+    assert trips == 3  # the prologue with the first statement, the second, the commit
+
+
+def test_an_error_of_the_first_statement_is_raised_by_it_and_the_connection_recovers(
+        seeded_db: str) -> None:
+    async def scenario() -> tuple[bool, tuple]:
+        db = Database(seeded_db, max_size=1)
+        try:
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                async with db.transaction("service_role") as conn:
+                    await conn.execute("select 1 / 0")
+            async with db.connection() as conn:  # a job's connection: psycopg's own transactions
+                autocommit = conn.autocommit
+                cur = await conn.execute("select current_user")
+                row = await cur.fetchone()
+                await conn.rollback()
+            return autocommit, row
+        finally:
+            await db.close()
+
+    autocommit, row = run(scenario())
+    assert autocommit is False and row is not None and row[0] != "service_role"
+
+
+def test_nothing_runs_before_the_prologue_and_an_empty_request_sends_nothing(
+        seeded_db: str) -> None:
+    async def scenario() -> list[str]:
+        db = Database(seeded_db, max_size=1)
+        refused = []
+        try:
+            for opened in ("cursor", "transaction"):
+                with pytest.raises(RuntimeError, match="before the request's first execute"):
+                    async with db.transaction("service_role") as conn:
+                        getattr(conn, opened)()
+                refused.append(opened)
+            async with db.transaction("service_role") as conn:
+                trace = _Trace(conn)
+            assert trace.round_trips() == 0
+            async with db.transaction("service_role") as conn:
+                await conn.execute("select 1")
+                async with conn.transaction(), conn.cursor() as cur:  # a savepoint, after it
+                    await cur.execute("select current_user")
+                    assert await cur.fetchone() == ("service_role",)
+        finally:
+            await db.close()
+        return refused
+
+    assert run(scenario()) == ["cursor", "transaction"]

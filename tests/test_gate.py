@@ -105,6 +105,17 @@ def test_declarations_are_validated(accepts: set[str]) -> None:
 BOUND = 5.5  # CALLER_STATE_TTL_SECONDS (5) and a margin: how late a change may take effect
 
 
+def _served_again(api: Api, path: str, token: str, params: dict[str, str] | None = None) -> None:
+    """Once a test puts an account or organization back, its access returns within BOUND; and
+    the tests after it (same server) must not meet the refusal the server still remembers."""
+    import time
+
+    deadline = time.monotonic() + 2 * BOUND
+    while (status := api.get(path, token=token, params=params).status_code) != 200:
+        assert time.monotonic() < deadline, f"{path}: still {status} after the change was undone"
+        time.sleep(0.25)
+
+
 @pytest.mark.db
 def test_a_retyped_organization_loses_what_its_old_type_gave(api: Api,
                                                              functions_db: Seeded) -> None:
@@ -131,6 +142,7 @@ def test_a_retyped_organization_loses_what_its_old_type_gave(api: Api,
         with psycopg.connect(functions_db.url) as conn:
             conn.execute("update organizations set organization_type = 'DATA_AGGREGATOR'"
                          " where id = %s", (AGGREGATOR_ID,))
+        _served_again(api, "/functions/v1/meter-consumption", token, params)
 
 
 @pytest.mark.db
@@ -155,6 +167,7 @@ def test_a_deleted_account_keeps_nothing_of_its_token(api: Api, functions_db: Se
         with psycopg.connect(functions_db.url) as conn:
             conn.execute("update accounts set deleted_at = null where supabase_id = %s",
                          (demo_user_id(DEV_B_ID),))
+        _served_again(api, "/functions/v1/customers", token)
 
 
 @pytest.mark.db
