@@ -861,8 +861,10 @@ WHY = {
     " parsed again by PostgreSQL (~12 ms more than COPY text), where the floor's COPY text is"
     " made before its clock starts (0.45-0.60 over nine full runs; the floor itself varies"
     " by a third)",
-    "customers throughput": "the page is three statements' work under row-level security"
-    " (~1 ms of PostgreSQL) against one select 1, on the same two cores as the load client",
+    "customers throughput": "the page (two round trips since 2026-12-04, the floor's three)"
+    " is ~1 ms of PostgreSQL under row-level security and the handler's Python (the gate,"
+    " the query model, 100 rows to JSON) against one select 1, on the same two cores as the"
+    " load client: the server's one process is CPU-bound at 64 clients",
     "cold start": "psycopg (~40 ms), pydantic with the query model (~35 ms) and PyJWT with"
     " cryptography at the first token (~40 ms) against a ~170 ms floor",
     "row-level security": "what is left after revision 0011 is the policy's own test of"
