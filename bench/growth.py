@@ -64,7 +64,7 @@ from bench.run import (
     show,
     snapshot_build,
 )
-from bench.stack import JWT_SECRET, ROOT, Scratch, clean_env, nxt_serve, postgres
+from bench.stack import JWT_SECRET, ROOT, Scratch, nxt_serve, postgres, stack_env
 
 RESULTS = ROOT / "bench" / "growth.json"
 ENGINES = ("native", "timescaledb")
@@ -263,9 +263,7 @@ def open_plane(ctx: Context, engine: str, series: str) -> Iterator[Plane]:
             stack.callback(server.stop)
             url = server.url
         migrate_timeseries(url, engine=engine)
-        env = clean_env(DATABASE_URL=ctx.base.tx, TIMESERIES_DATABASE_URL=url,
-                        SUPABASE_JWT_SECRET=JWT_SECRET, PYTHONPATH=str(ROOT),
-                        NXT_SUPABASE_CONFIG=str(ROOT / "supabase" / "config.toml"),
+        env = stack_env(ctx.base.tx, url, jwt_secret=JWT_SECRET,
                         DB_POOL_MAX_SIZE=str(1 if server else POOL_SIZE))
         yield Plane(engine, url, env, ctx.work / f"nxt-serve-{engine}-{series}.log", stack,
                     server)

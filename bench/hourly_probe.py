@@ -15,20 +15,18 @@ import random
 import statistics
 import sys
 import time
-import uuid
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from nxt_cli.harness import ScratchDatabases, server_url  # noqa: E402
 from tests.hourly_model import TABLES_DDL  # noqa: E402
 from timeseries.hourly import BuildResult, build_hours, create_meter_dim  # noqa: E402
 
@@ -37,30 +35,19 @@ DAY = datetime(2025, 6, 1, tzinfo=UTC)
 
 @contextmanager
 def server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from nxt_cli.localdb import LocalDatabase, free_port
-    with TemporaryDirectory() as tmp:
-        db = LocalDatabase(Path(tmp) / "data", free_port()).start()
-        try:
-            yield db.url
-        finally:
-            db.destroy()
+    """`url`, else an embedded PostgreSQL of this run's own (removed afterwards)."""
+    with TemporaryDirectory() as tmp, server_url(Path(tmp) / "data", url) as admin:
+        yield admin
 
 
 @contextmanager
 def scratch(admin_url: str) -> Iterator[str]:
-    name = f"hourly_probe_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
+    """A database of the probe's own on that server, dropped afterwards."""
+    databases = ScratchDatabases(admin_url)
     try:
-        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+        yield databases.create("hourly_probe")
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+        databases.drop_all()
 
 
 def fixed(units: int, scale: int) -> str:

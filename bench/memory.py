@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.load import closed_loop, senders
 from bench.run import Bench, Row, bundle_all, cold_cases, log_tail
-from bench.stack import JWT_SECRET, clean_env, free_port, process, wait_for_port
+from bench.stack import JWT_SECRET, free_port, server, stack_env
 
 CONCURRENCY = 4  # below the instance's --concurrency=16: steady, never queueing
 
@@ -51,8 +51,7 @@ def serve_counting(port: int, raw: bytes, requests: int) -> tuple[int, int, str]
 
 def memory(b: Bench) -> list[Row]:
     stack = bundle_all(b, "dist-memory")
-    env = clean_env(DATABASE_URL=b.tx, TIMESERIES_DATABASE_URL=stack.ts,
-                    SUPABASE_JWT_SECRET=JWT_SECRET)
+    env = stack_env(b.tx, stack.ts, jwt_secret=JWT_SECRET, checkout=False, config=False)
     framework = str(Path(sys.executable).parent / "functions-framework")
     rows = []
     for case in (c for c in cold_cases(b, stack.reading_at) if not c.job):
@@ -60,9 +59,10 @@ def memory(b: Bench) -> list[Row]:
         log = b.work / f"memory-{case.name}.log"
         cmd = [framework, "--target", case.name.replace("-", "_"), "--source", "main.py",
                "--host", "127.0.0.1", "--port", str(port)]
-        with process(cmd, env={**env, "K_SERVICE": case.name}, log=log,
-                     cwd=stack.dist / case.name) as proc:
-            wait_for_port(port, proc)
+        with server(cmd, port, env={**env, "K_SERVICE": case.name}, log=log,
+                    cwd=stack.dist / case.name) as instance:
+            proc = instance.proc
+            assert proc is not None
             early = serve_counting(port, case.request, 10)
             after_10 = tree_rss_mb(proc.pid)
             late = serve_counting(port, case.request, b.size.memory_requests)

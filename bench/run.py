@@ -23,7 +23,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,14 +39,14 @@ from bench.stack import (
     JWT_SECRET,
     ROOT,
     Scratch,
-    clean_env,
     floor_serve,
     free_port,
     nxt_serve,
     postgres,
-    process,
-    stop_process,
+    server,
+    stack_env,
 )
+from nxt_cli.harness import log_tail
 
 RESULTS = ROOT / "bench" / "results.json"
 BATCH = 10_000  # readings per ingest request (the function's maximum)
@@ -143,10 +143,6 @@ class Bench:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
-
-
-def log_tail(path: Path, chars: int = 3000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
 def function_module(name: str, module: str) -> ModuleType:
@@ -677,12 +673,16 @@ def start_once(directory: Path, target: str, raw: bytes, env: dict[str, str],
     cmd = [framework, "--target", target, "--source", "main.py", "--host", "127.0.0.1",
            "--port", str(port)]
     started = time.perf_counter()
-    with process(cmd, env=env, log=log, cwd=directory) as proc:
-        try:
-            return asyncio.run(first_200(port, raw, proc, started)) * 1000
-        except (RuntimeError, TimeoutError) as exc:
-            stop_process(proc)
-            raise RuntimeError(f"{target}: {exc}\n{log_tail(log)}") from None
+    # Spawned, not started: what is timed is the wait for the first 200, not for the port.
+    instance = server(cmd, port, env=env, log=log, cwd=directory)
+    proc = instance.spawn()
+    try:
+        return asyncio.run(first_200(port, raw, proc, started)) * 1000
+    except (RuntimeError, TimeoutError) as exc:
+        instance.stop()  # first, so that its log is complete
+        raise RuntimeError(f"{target}: {exc}\n{log_tail(log)}") from None
+    finally:
+        instance.stop()
 
 
 def settle_jobs(env: dict[str, str]) -> None:
@@ -736,8 +736,8 @@ def cold_start(b: Bench) -> list[Row]:
     # Nothing compiled by one start may speed up the next: a deployed cold start has the
     # bytecode the bundle ships (nxt_cli.bundle.compile_modules) and the platform's build of
     # the requirements, nothing more, so neither side may write __pycache__ between starts.
-    env = clean_env(DATABASE_URL=b.tx, TIMESERIES_DATABASE_URL=cold_ts,
-                    SUPABASE_JWT_SECRET=JWT_SECRET, PYTHONDONTWRITEBYTECODE="1")
+    env = stack_env(b.tx, cold_ts, jwt_secret=JWT_SECRET, checkout=False, config=False,
+                    PYTHONDONTWRITEBYTECODE="1")
     settle_jobs(env)
     times: dict[tuple[str, bool], list[float]] = {}
     for rep in range(b.size.cold_starts):
@@ -793,10 +793,8 @@ def run_all(b: Bench, only: frozenset[str] = GROUPS) -> list[Row]:
     import jwt
 
     claims = jwt.decode(b.tokens["operator"], options={"verify_signature": False})
-    env = clean_env(DATABASE_URL=b.tx, TIMESERIES_DATABASE_URL=b.ts,
-                    SUPABASE_JWT_SECRET=JWT_SECRET, PYTHONPATH=str(ROOT),
-                    NXT_SUPABASE_CONFIG=str(ROOT / "supabase" / "config.toml"),
-                    DB_POOL_MAX_SIZE=str(POOL_SIZE), FLOOR_CLAIMS=json.dumps(claims))
+    env = stack_env(b.tx, b.ts, jwt_secret=JWT_SECRET, DB_POOL_MAX_SIZE=str(POOL_SIZE),
+                    FLOOR_CLAIMS=json.dumps(claims))
     rows: list[Row] = []
     served = [(g, name, measure) for g, name, measure in (
         ("ingest", "meter-readings ingest", ingest),
@@ -887,11 +885,6 @@ def print_misses(rows: list[Row]) -> None:
               + (f": {why}" if why else ""))
 
 
-@contextmanager
-def existing(url: str) -> Iterator[str]:
-    yield url
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
@@ -911,7 +904,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--url must point at a loopback address")
     with TemporaryDirectory(prefix="nxt-bench-") as tmp:
         work = Path(tmp)
-        with existing(args.url) if args.url else postgres(work) as admin:
+        with postgres(work, args.url) as admin:
             scratch = Scratch(admin)
             try:
                 bench = prepare(size, scratch, work)

@@ -22,8 +22,7 @@ from tempfile import TemporaryDirectory
 
 from bench.load import closed_loop, encode_request, percentile
 from bench.run import SIZES, Bench, log_tail, prepare
-from bench.stack import JWT_SECRET, ROOT, Scratch, clean_env, free_port, postgres, process
-from bench.stack import wait_for_port as wait_for
+from bench.stack import JWT_SECRET, ROOT, Scratch, free_port, postgres, server, stack_env
 
 OUT = ROOT / "bench" / "sweep.json"
 
@@ -71,7 +70,7 @@ def command(b: Bench, s: Setting, dist: Path) -> tuple[list[str], dict[str, str]
 
     framework = str(Path(sys.executable).parent / "functions-framework")
     claims = jwt.decode(b.tokens["operator"], options={"verify_signature": False})
-    env = clean_env(DATABASE_URL=b.tx, SUPABASE_JWT_SECRET=JWT_SECRET, PYTHONPATH=str(ROOT),
+    env = stack_env(b.tx, jwt_secret=JWT_SECRET, config=False,
                     DB_POOL_MAX_SIZE=str(s.pool), WORKERS=str(s.workers),
                     FLOOR_CLAIMS=json.dumps(claims), K_SERVICE="customers")
     if s.threads:
@@ -91,8 +90,7 @@ def command(b: Bench, s: Setting, dist: Path) -> tuple[list[str], dict[str, str]
 def measure(b: Bench, s: Setting, dist: Path, seconds: float) -> list[Result]:
     log = b.work / f"sweep-{s.target}.log"
     cmd, env, cwd, port = command(b, s, dist)
-    with process(cmd, env=env, log=log, cwd=cwd) as proc:
-        wait_for(port, proc)
+    with server(cmd, port, env=env, log=log, cwd=cwd):
         headers = {"Authorization": f"Bearer {b.tokens['operator']}"}
         raw = encode_request("GET", "/?page=1&size=100", headers)
         first = asyncio.run(closed_loop(port, raw, concurrency=1, seconds=0.3))

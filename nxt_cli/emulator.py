@@ -12,21 +12,24 @@ functions verify with, and a disabled function is simply not there (404), as wit
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from nxt_cli.harness import PortTaken, ServerError, ServerProcess, nxt_serve, stack_env
 from nxt_cli.scheduler import Emit, Scheduler, print_line, read_schedules
 from shared.jobs import Schedule
 
 # The lifetime of the printed keys. Supabase's local keys last ten years too: a developer pastes
 # them into a .env once and should not have to come back for new ones.
 DEV_KEY_SECONDS = 10 * 365 * 24 * 3600
+
+# How long the functions server has to shut down gracefully (SIGTERM: it closes its pools)
+# before it is killed.
+STOP_SECONDS = 15
 
 # What the watcher looks at: source and the config the functions read at cold start.
 WATCHED_SUFFIXES = frozenset({".py", ".toml", ".json", ".sql"})
@@ -62,61 +65,25 @@ def dev_keys(secret: str) -> DevKeys:
 
 # -- the functions server -----------------------------------------------------------------------
 
-class FunctionsServer:
-    """`nxt serve` as a child process on a fixed port, restartable. A child of its own, so a
-    crash or a broken edit never takes the database or `nxt dev` down."""
-
-    def __init__(self, port: int, env: Mapping[str, str], *,
-                 cwd: str | os.PathLike[str] | None = None, start_timeout: float = 60) -> None:
-        self.port = port
-        self._env = dict(env)
-        self._cwd = cwd
-        self._start_timeout = start_timeout
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.error: str | None = None  # why the last start() failed, when we know better
-
-    def start(self, *, quiet: bool = False) -> bool:
-        """Start it and wait until it answers on its port; False when it exited first (its
-        error is on the console: the child shares our stdout and stderr)."""
-        self.error = None
-        if _answers(self.port):
-            # Checked first: otherwise the other program's answer would pass for ours.
-            self.error = f"port {self.port} on 127.0.0.1 is taken by another program"
-            return False
-        command = [sys.executable, "-m", "nxt_cli.main", "serve", "--port", str(self.port)]
-        if quiet:
-            command.append("--quiet")
-        # Its own session: a terminal's Ctrl-C reaches `nxt dev` only, which stops the children
-        # itself, jobs first, then this, then the database.
-        self.proc = subprocess.Popen(command, env=self._env, cwd=self._cwd,  # noqa: S603
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + self._start_timeout
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            if _answers(self.port):
-                return True
-            time.sleep(0.1)
-        self.stop()
-        return False
-
-    def exited(self) -> int | None:
-        """The exit code when the child is gone, else None."""
-        return None if self.proc is None else self.proc.poll()
-
-    def stop(self, timeout: float = 15) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()  # uvicorn shuts down gracefully on SIGTERM, closing the pools
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def functions_server(port: int, env: Mapping[str, str]) -> ServerProcess:
+    """`nxt serve` through the stack harness, as a child process on a fixed port, restartable.
+    A child of its own, so a crash or a broken edit never takes the database or `nxt dev`
+    down. Its own session: a terminal's Ctrl-C reaches `nxt dev` only, which stops the children
+    itself, jobs first, then this, then the database. No log file: its errors go to the
+    developer's console, and its working directory is `nxt dev`'s (the project it serves)."""
+    return nxt_serve(env, port=port, cwd=None, quiet=True, new_session=True)
 
 
-def _answers(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+def _start(server: ServerProcess) -> str | None:
+    """Start the functions; None once they answer, else why not: the port taken by another
+    program, or "" when the child exited first (its error is on the console already)."""
+    try:
+        server.start()
+    except PortTaken as exc:
+        return str(exc)
+    except ServerError:
+        return ""
+    return None
 
 
 # -- watching the code --------------------------------------------------------------------------
@@ -133,6 +100,13 @@ def watched_paths(root: Path) -> list[Path]:
     return [p for p in paths if p.exists()]
 
 
+# Not uvicorn's own reloader (`reload=True`, `reload_dirs`): without watchfiles, which is not a
+# dependency, it polls *.py files only (`reload_includes` is ignored, so an edited config.toml,
+# .json or .sql file would not reload), it misses removed files, and it restarts inside the
+# child, so `nxt dev` would still need a watcher of its own to re-read the job schedules after
+# a change and to say in one line what changed and whether the functions came back. It would
+# not spare the database a restart either: that lives in `nxt dev`, which a reload never
+# touches, here as there.
 class SourceWatcher:
     """Polls modification times (watchfiles is not a dependency; a few hundred files once a
     second cost nothing). `changes()` returns what changed since the last call."""
@@ -199,9 +173,8 @@ def child_env(root: Path, database_url: str, timeseries_url: str | None) -> dict
     """The environment of the functions and the jobs: both planes, and the config they read."""
     from nxt_cli.stack import config_path
 
-    env = {**os.environ, "DATABASE_URL": database_url}
-    if timeseries_url:
-        env["TIMESERIES_DATABASE_URL"] = timeseries_url
+    # The developer's environment as it is (isolate=False): their settings are the point.
+    env = stack_env(database_url, timeseries_url, checkout=False, config=False, isolate=False)
     # Pinned, so the functions, the jobs and the keys printed here all read the same file.
     env.setdefault("NXT_SUPABASE_CONFIG", str(config_path(root)))
     # One record of the jobs' runs for the scheduler here and the console's "run now" there.
@@ -228,13 +201,13 @@ def run_dev(root: Path, *, database_url: str, timeseries_url: str | None, port: 
             stop: threading.Event, run_jobs_now: bool = False, emit: Emit = print_line) -> None:
     """Serve, schedule and watch until `stop` is set; leaves no child process behind."""
     env = child_env(root, database_url, timeseries_url)
-    server = FunctionsServer(port, env)
+    server = functions_server(port, env)
     scheduler: Scheduler | None = None
     # Before anything starts, so an edit made while the stack comes up is not missed.
     watcher = SourceWatcher(watched_paths(root))
     try:
-        if not server.start(quiet=True):
-            raise SystemExit(server.error or f"the functions server did not start on port {port}")
+        if (why := _start(server)) is not None:
+            raise SystemExit(why or f"the functions server did not start on port {port}")
         _banner(root, port, env, emit)
         scheduler = Scheduler(_schedules(root, env, emit) or {}, env=env, emit=emit,
                               run_now=run_jobs_now)
@@ -259,20 +232,19 @@ def run_dev(root: Path, *, database_url: str, timeseries_url: str | None, port: 
     finally:
         if scheduler is not None:
             scheduler.stop()
-        server.stop()
+        server.stop(STOP_SECONDS)
 
 
-def _reload(root: Path, server: FunctionsServer, scheduler: Scheduler, env: Mapping[str, str],
+def _reload(root: Path, server: ServerProcess, scheduler: Scheduler, env: Mapping[str, str],
             changed: list[Path], bases: list[Path], emit: Emit) -> bool:
     """Restart the functions with the code as it is now; one line says what happened. False
     when the server did not come back."""
     started = time.monotonic()
     what = _describe(changed, bases)
-    server.stop()
-    if not server.start(quiet=True):
-        why = server.error or "its error is above"
-        emit(f"reload failed: {what} changed and the functions server did not start ({why});"
-             " it restarts on the next change")
+    server.stop(STOP_SECONDS)
+    if (why := _start(server)) is not None:
+        emit(f"reload failed: {what} changed and the functions server did not start"
+             f" ({why or 'its error is above'}); it restarts on the next change")
         return False
     note = ""
     try:

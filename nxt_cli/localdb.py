@@ -47,7 +47,9 @@ def _bin_dir() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
-def _port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+def port_answers(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts connections on `host`:`port` (a taken port, or a server
+    that is up)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
@@ -206,7 +208,7 @@ class LocalDatabase:
         if self.running_pid() is not None:
             self._wait_ready(timeout)
             return self
-        if _port_in_use(self.port):
+        if port_answers(self.port):
             raise LocalDatabaseError(
                 f"port {self.port} on 127.0.0.1 is taken by another program; stop it, or set"
                 " DATABASE_URL to use that server, or change [db] port in supabase/config.toml"

@@ -1,102 +1,20 @@
-"""Test fixtures: a real PostgreSQL for every database test.
-
-The server is DATABASE_URL when set (CI points it at the machine's PostgreSQL 15 for a second
-run), else an embedded PostgreSQL started for this session in a temporary directory on a free
-port, so tests never touch the developer's own `.nxt` database. Each test module that needs
-data gets a database of its own, created from migrations and dropped afterwards.
+"""Test fixtures: the stack's (a real PostgreSQL, scratch databases) come from the plugin
+tests/fix_stack.py over nxt_cli/harness.py; here are the seeded databases and the functions
+served over real HTTP that the function tests share.
 """
 
 from __future__ import annotations
 
 import os
-import time
-import uuid
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
-from nxt_cli.localdb import stop_process
+from nxt_cli.harness import ScratchDatabases, serve, stack_env
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Admin URL of the server the tests run against."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from nxt_cli.localdb import LocalDatabase, free_port
-
-        db = LocalDatabase(tmp_path_factory.mktemp("pg") / "data", free_port()).start()
-    try:
-        yield db.url
-    finally:
-        db.destroy()
-
-
-class ScratchDatabases:
-    """Creates uniquely named databases on the server and drops them at the end."""
-
-    def __init__(self, admin_url: str) -> None:
-        self.admin_url = admin_url
-        self.names: list[str] = []
-
-    def create(self, prefix: str = "nxt_test") -> str:
-        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'create database "{name}"')
-        self.names.append(name)
-        return _with_database(self.admin_url, name)
-
-    def drop_all(self, server_log: Path | None = None) -> None:
-        # A connection per database, and one retry: twice in CI (never locally) the server
-        # dropped the connection during a forced drop at the very end of the session; it
-        # restarts after a crash, so the retry succeeds, and the log's tail says what happened.
-        for name in self.names:
-            for attempt in range(2):
-                try:
-                    with psycopg.connect(self.admin_url, autocommit=True) as conn:
-                        conn.execute(f'drop database if exists "{name}" with (force)')
-                    break
-                except psycopg.OperationalError:
-                    if attempt or server_log is None:
-                        raise
-                    tail = server_log.read_text(errors="replace")[-3000:]
-                    warnings.warn(f"dropping {name} lost the connection; the server log"
-                                  f" ends:\n{tail}", stacklevel=1)
-                    time.sleep(3)
-        self.names.clear()
-
-
-@pytest.fixture(scope="session")
-def scratch(pg_server: str, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[ScratchDatabases]:
-    dbs = ScratchDatabases(pg_server)
-    log = tmp_path_factory.getbasetemp() / "pg0" / "data" / "server.log"
-    try:
-        yield dbs
-    finally:
-        dbs.drop_all(log if log.exists() else None)
-
-
-@pytest.fixture
-def empty_db(scratch: ScratchDatabases) -> str:
-    """A new, empty database for one test."""
-    return scratch.create()
+pytest_plugins = ["tests.fix_stack"]
 
 
 @dataclass(frozen=True)
@@ -166,21 +84,6 @@ class Api:
 
     def post(self, path: str, **kwargs: object):  # type: ignore[no-untyped-def]
         return self.request("POST", path, **kwargs)
-
-
-def wait_for_port(port: int, proc: object, timeout: float = 60.0) -> None:
-    import socket
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if getattr(proc, "poll")() is not None:  # noqa: B009
-            raise RuntimeError("the server exited before it answered")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing answered on port {port}")
 
 
 def adopted_mode() -> bool:
@@ -259,26 +162,9 @@ def served(functions_db: Seeded, functions_ts: str) -> Iterator[Served]:
 @pytest.fixture(scope="session")
 def api(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """`nxt serve` in a subprocess on a free port: every function behind the local gateway."""
-    import subprocess
-    import sys
-
-    from nxt_cli.localdb import free_port
-
-    port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "functions.log"
-    env = {k: v for k, v in os.environ.items() if k not in ("K_SERVICE", "JWT_SECRET")}
-    env.update(DATABASE_URL=served.url, TIMESERIES_DATABASE_URL=served.ts_url,
-               SUPABASE_JWT_SECRET=TEST_JWT_SECRET,
-               PYTHONPATH=str(ROOT), NXT_SUPABASE_CONFIG=str(ROOT / "supabase" / "config.toml"),
-               DB_POOL_MAX_SIZE="8")
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "nxt_cli.main", "serve", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, proc)
-        client = Api(f"http://127.0.0.1:{port}", TEST_JWT_SECRET, log_path)
+    env = stack_env(served.url, served.ts_url, jwt_secret=TEST_JWT_SECRET, DB_POOL_MAX_SIZE="8")
+    with serve(env, log_path) as url:
+        client = Api(url, TEST_JWT_SECRET, log_path)
         yield client
         client.http.close()
-    finally:
-        stop_process(proc)

@@ -22,10 +22,11 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from nxt_cli.harness import ROOT
 from nxt_cli.stack import TIMESERIES_SUFFIX
 from nxt_cli.tokens import mint_token
 
-from .conftest import ROOT, TEST_JWT_SECRET
+from .conftest import TEST_JWT_SECRET
 
 
 def find_legacy() -> Path:

@@ -13,10 +13,8 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from nxt_cli.localdb import free_port
+from nxt_cli.harness import free_port, wait_for_port
 
 POOLER_ENV = "NXT_TEST_POOLER"
 SUPPORTED = ("pgbouncer",)
@@ -127,16 +125,14 @@ class PgBouncer:
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen([self.binary, str(ini)], stdout=log,
                                          stderr=subprocess.STDOUT, **as_user)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"pgbouncer exited at start:\n{self.log()}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
-            time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"pgbouncer did not listen on {self.port}:\n{self.log()}")
+        try:
+            wait_for_port(self.port, self.proc, timeout)
+        except RuntimeError:
+            raise RuntimeError(f"pgbouncer exited at start:\n{self.log()}") from None
+        except TimeoutError:
+            self.stop()
+            raise TimeoutError(f"pgbouncer did not listen on {self.port}:\n{self.log()}") from None
+        return self
 
     def log(self) -> str:
         try:

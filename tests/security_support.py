@@ -7,9 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,7 +21,9 @@ from typing import Any
 
 import httpx
 
-from .conftest import ROOT, TEST_JWT_SECRET, Api
+from nxt_cli.harness import PortTaken, nxt_serve, stack_env
+
+from .conftest import TEST_JWT_SECRET, Api
 
 # The HTTP functions, and a request each serves (the gate runs before any handler).
 FUNCTION_REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -51,13 +51,11 @@ def call(api: Api, name: str, headers: Mapping[str, Any] | None = None) -> Any:
 
 
 def serve_env(database_url: str, timeseries_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("K_SERVICE", "JWT_SECRET", "SUPABASE_JWKS_URL", "JWT_AUDIENCE")}
-    env.update(DATABASE_URL=database_url, TIMESERIES_DATABASE_URL=timeseries_url,
-               SUPABASE_JWT_SECRET=TEST_JWT_SECRET, PYTHONPATH=str(ROOT),
-               NXT_SUPABASE_CONFIG=str(ROOT / "supabase" / "config.toml"), DB_POOL_MAX_SIZE="4")
-    env.update(extra)
-    return env
+    """The servers' environment, with no key set or audience of this shell's: the tests
+    choose those."""
+    return stack_env(database_url, timeseries_url, jwt_secret=TEST_JWT_SECRET,
+                     drop=("SUPABASE_JWKS_URL", "JWT_AUDIENCE"),
+                     **{"DB_POOL_MAX_SIZE": "4", **extra})
 
 
 def _start(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], Api]:
@@ -65,15 +63,13 @@ def _start(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes]
     the bind (the machine is shared), and then answers in its stead; so the instance proves
     itself by writing a probe's request id to its own log, and a server that could not bind is
     started again on another port."""
-    from nxt_cli.localdb import free_port
-
     for _ in range(5):
-        port = free_port()
-        with log_path.open("w") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "nxt_cli.main", "serve", "--port", str(port)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        api = Api(f"http://127.0.0.1:{port}", TEST_JWT_SECRET, log_path)
+        server = nxt_serve(env, log=log_path)
+        try:
+            proc = server.spawn()
+        except PortTaken:
+            continue
+        api = Api(server.url, TEST_JWT_SECRET, log_path)
         probe = f"probe-{uuid.uuid4().hex}"
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
@@ -88,7 +84,7 @@ def _start(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes]
         api.http.close()
         if proc.poll() is None:
             proc.kill()
-            raise TimeoutError(f"nxt serve did not answer on port {port}")
+            raise TimeoutError(f"nxt serve did not answer on port {server.port}")
     raise RuntimeError("nxt serve could not bind a free port in five attempts")
 
 

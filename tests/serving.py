@@ -10,22 +10,24 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from nxt_cli.localdb import stop_process
+from nxt_cli.harness import (
+    ROOT,
+    LocalDatabase,
+    embedded_server,
+    nxt_serve,
+    stack_env,
+    with_database,
+)
 
-from .conftest import ROOT, TEST_JWT_SECRET, Api, wait_for_port
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from nxt_cli.localdb import LocalDatabase, free_port
+from .conftest import TEST_JWT_SECRET, Api
 
 
 @dataclass(frozen=True)
@@ -39,14 +41,12 @@ class Planes:
 
 def create_planes(admin_url: str, prefix: str) -> Planes:
     """Two new databases on the server of `admin_url`: migrated, the demo data loaded."""
-    from .conftest import _with_database
-
     names = (f"{prefix}_tx", f"{prefix}_ts")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for name in names:
             conn.execute(f'drop database if exists "{name}" with (force)')
             conn.execute(f'create database "{name}"')
-    return prepare_planes(*(_with_database(admin_url, name) for name in names))
+    return prepare_planes(*(with_database(admin_url, name) for name in names))
 
 
 def prepare_planes(url: str, ts_url: str) -> Planes:
@@ -62,34 +62,22 @@ def prepare_planes(url: str, ts_url: str) -> Planes:
 
 def clone_database(admin_url: str, source_url: str, name: str) -> str:
     """A copy of the database of `source_url` (nobody may be connected to it), as `name`."""
-    from .conftest import _with_database
-
     source = source_url.rsplit("/", 1)[1]
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
         conn.execute(f'create database "{name}" template "{source}"')
-    return _with_database(admin_url, name)
+    return with_database(admin_url, name)
 
 
-@contextmanager
-def own_server(tmp: Path) -> Iterator[LocalDatabase]:
+def own_server(tmp: Path) -> AbstractContextManager[LocalDatabase]:
     """An embedded PostgreSQL of this test's own, on a free port; destroyed afterwards."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        db = LocalDatabase(tmp / "pgdata", free_port()).start()
-    try:
-        yield db
-    finally:
-        db.destroy()
+    return embedded_server(tmp / "pgdata")
 
 
 def serve_env(url: str, ts_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("K_SERVICE", "JWT_SECRET")}
-    env.update(DATABASE_URL=url, TIMESERIES_DATABASE_URL=ts_url,
-               SUPABASE_JWT_SECRET=TEST_JWT_SECRET, PYTHONPATH=str(ROOT),
-               NXT_SUPABASE_CONFIG=str(ROOT / "supabase" / "config.toml"), LOG_LEVEL="WARNING")
-    env.update(extra)
-    return env
+    """What these tests' `nxt serve` and `nxt` commands run with: the two planes, the test
+    secret, and warnings only in the logs (unless `extra` says otherwise)."""
+    return stack_env(url, ts_url, jwt_secret=TEST_JWT_SECRET, **{"LOG_LEVEL": "WARNING", **extra})
 
 
 @dataclass
@@ -101,20 +89,13 @@ class ServeProcess:
 @contextmanager
 def serve(url: str, ts_url: str, log_path: Path, **extra_env: str) -> Iterator[ServeProcess]:
     """`nxt serve` on a free port against `url` and `ts_url`, stopped afterwards."""
-    port = free_port()
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "nxt_cli.main", "serve", "--port", str(port)], cwd=ROOT,
-            env=serve_env(url, ts_url, **extra_env), stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, proc)
-        api = Api(f"http://127.0.0.1:{port}", TEST_JWT_SECRET, log_path)
+    with nxt_serve(serve_env(url, ts_url, **extra_env), log=log_path) as server:
+        assert server.proc is not None
+        api = Api(server.url, TEST_JWT_SECRET, log_path)
         try:
-            yield ServeProcess(api, proc)
+            yield ServeProcess(api, server.proc)
         finally:
             api.http.close()
-    finally:
-        stop_process(proc)
 
 
 def nxt(args: list[str], url: str, ts_url: str, timeout: float = 300,

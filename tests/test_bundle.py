@@ -33,10 +33,10 @@ from packaging.utils import canonicalize_name
 from nxt_cli import config_lint, tokens
 from nxt_cli.bundle import RUNTIME, BundleError, analyse, bundle, minimal_config
 from nxt_cli.functions import function_sources
-from nxt_cli.localdb import free_port, stop_process
+from nxt_cli.harness import ROOT, ServerError, ServerProcess, free_port, stack_env
 from nxt_cli.localkeys import supabase_local_jwt_secret
 
-from .conftest import ROOT, TEST_JWT_SECRET, Api, Seeded, wait_for_port
+from .conftest import TEST_JWT_SECRET, Api, Seeded
 
 SOURCES = function_sources(ROOT)
 FUNCTIONS = list(SOURCES)  # meter-consumption-2 too: the legacy URL, meter-consumption's code
@@ -74,8 +74,8 @@ def run_nxt(*args: str, env: dict[str, str] | None = None,
 
 def clean_env(**extra: str) -> dict[str, str]:
     """This environment without what would point a bundle back at the repository."""
-    drop = {"PYTHONPATH", "NXT_SUPABASE_CONFIG", "K_SERVICE"}
-    return {**{k: v for k, v in os.environ.items() if k not in drop}, **extra}
+    return stack_env(isolate=False, checkout=False, config=False,
+                     drop=("PYTHONPATH", "NXT_SUPABASE_CONFIG", "K_SERVICE"), **extra)
 
 
 @pytest.fixture(scope="module")
@@ -644,21 +644,20 @@ def serve(directory: Path, venv: Path, name: str, **env: str) -> Iterator[Api]:
     base = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(directory), "LANG": "C.UTF-8",
             "K_SERVICE": name, "SUPABASE_JWT_SECRET": TEST_JWT_SECRET}
     log_path = directory.parent / f"{name}.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [str(venv / "bin" / "functions-framework"), "--target", name.replace("-", "_"),
-             "--source", "main.py", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=directory, env={**base, **env}, stdout=log, stderr=subprocess.STDOUT)
-    api = Api(f"http://127.0.0.1:{port}", TEST_JWT_SECRET, log_path)
+    server = ServerProcess(
+        [str(venv / "bin" / "functions-framework"), "--target", name.replace("-", "_"),
+         "--source", "main.py", "--host", "127.0.0.1", "--port", str(port)],
+        port, {**base, **env}, cwd=directory, log=log_path)
     try:
-        try:
-            wait_for_port(port, proc)
-        except (RuntimeError, TimeoutError):
-            raise AssertionError(log_path.read_text()[-4000:]) from None
+        server.start()
+    except ServerError as exc:
+        raise AssertionError(str(exc)) from None
+    api = Api(server.url, TEST_JWT_SECRET, log_path)
+    try:
         yield api
     finally:
         api.http.close()
-        stop_process(proc)
+        server.stop()
 
 
 _LIST_DISTRIBUTIONS = """

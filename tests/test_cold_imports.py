@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from nxt_cli.functions import function_sources
+from nxt_cli.harness import ROOT
 
-from .conftest import ROOT, TEST_JWT_SECRET
+from .conftest import TEST_JWT_SECRET
 
 FUNCTIONS = list(function_sources(ROOT))  # meter-consumption-2 too
 JOBS = {"snapshot-meters", "sync-orders", "grid-daily", "timeseries-maintenance",

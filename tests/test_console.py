@@ -12,9 +12,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from nxt_cli.harness import ROOT, ScratchDatabases
 from nxt_cli.seed import LENDER_ID, OPERATOR_ID
 
-from .conftest import ROOT, ScratchDatabases
 from .serving import ServeProcess, demo_planes, serve
 
 pytestmark = pytest.mark.db

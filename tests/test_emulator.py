@@ -27,7 +27,16 @@ import pytest
 from supabase_functions.errors import FunctionsHttpError
 
 from nxt_cli.emulator import SourceWatcher, dev_keys, served_functions
-from nxt_cli.localdb import free_port, stop_process
+from nxt_cli.harness import (
+    ROOT,
+    PortTaken,
+    ScratchDatabases,
+    free_port,
+    nxt_serve,
+    serve,
+    stack_env,
+    stop_process,
+)
 from nxt_cli.scheduler import Scheduler, next_fire, outcome, read_schedules
 from nxt_cli.seed import AGGREGATOR_ID, DEV_A_ID, LENDER_ID
 from shared.auth.errors import AuthError
@@ -35,7 +44,7 @@ from shared.auth.verifier import JWTVerifier
 from shared.jobs import Schedule
 from supabase import ClientOptions, create_client
 
-from .conftest import ROOT, TEST_JWT_SECRET, Api, ScratchDatabases, Seeded
+from .conftest import TEST_JWT_SECRET, Api, Seeded
 from .snapshots import delete_meters, write_hourly
 
 # supabase-py passes its own default timeout to a parameter it deprecated: not ours to fix.
@@ -274,15 +283,13 @@ def test_dev_keys_are_supabase_shaped_and_verify_with_the_secret() -> None:
 def test_a_taken_port_is_a_clear_error() -> None:
     import socket
 
-    from nxt_cli.emulator import FunctionsServer
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
-        server = FunctionsServer(sock.getsockname()[1], _env())
-        assert not server.start()
+        server = nxt_serve(_env(), port=sock.getsockname()[1], cwd=None)
+        with pytest.raises(PortTaken, match="is taken by another program"):
+            server.start()
         assert server.proc is None  # nothing was started
-        assert server.error and "is taken by another program" in server.error
 
 
 def test_served_and_disabled_functions_are_read_from_config_toml(tmp_path: Path) -> None:
@@ -466,27 +473,17 @@ def _set_enabled(text: str, name: str, *, enabled: bool) -> str:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "TIMESERIES_DATABASE_URL", "K_SERVICE", "JWT_SECRET",
-                        "NXT_SUPABASE_CONFIG")}
-    env.update(PYTHONPATH=str(ROOT), SUPABASE_JWT_SECRET=TEST_JWT_SECRET, **extra)
-    return env
+    # No NXT_SUPABASE_CONFIG: the project's own config.toml is found from its directory.
+    return stack_env(jwt_secret=TEST_JWT_SECRET, config=False, **extra)
 
 
 @pytest.mark.db
 def test_a_disabled_function_answers_404_like_an_unknown_one(
         tmp_path: Path, functions_db: Seeded, functions_ts: str) -> None:
-    from .conftest import wait_for_port
-
     project = _project(tmp_path, disabled=("customers",))
-    port = free_port()
     env = _env(DATABASE_URL=functions_db.url, TIMESERIES_DATABASE_URL=functions_ts)
-    proc = subprocess.Popen([sys.executable, "-m", "nxt_cli.main", "serve", "--port", str(port)],
-                            cwd=project, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, proc)
-        base = f"http://127.0.0.1:{port}/functions/v1"
+    with serve(env, tmp_path / "serve.log", cwd=project) as url:
+        base = f"{url}/functions/v1"
         token = mint_lender()
         disabled = httpx.get(f"{base}/customers", headers={"Authorization": f"Bearer {token}"})
         unknown = httpx.get(f"{base}/no-such-function",
@@ -501,13 +498,11 @@ def test_a_disabled_function_answers_404_like_an_unknown_one(
         assert httpx.get(f"{base}/orders").status_code == 401
         assert httpx.get(f"{base}/orders", params={"size": 1},
                          headers={"Authorization": f"Bearer {token}"}).status_code == 200
-        client = create_client(f"http://127.0.0.1:{port}", dev_keys(TEST_JWT_SECRET).anon,
+        client = create_client(url, dev_keys(TEST_JWT_SECRET).anon,
                                ClientOptions(headers={"Authorization": f"Bearer {token}"}))
         with pytest.raises(FunctionsHttpError) as err:
             client.functions.invoke("customers", {"method": "GET"})
         assert err.value.status == 404
-    finally:
-        stop_process(proc)
 
 
 def mint_lender() -> str:

@@ -28,10 +28,10 @@ import httpx
 import psycopg
 import pytest
 
+from nxt_cli.harness import ROOT
 from nxt_cli.seed import OPERATOR_ID
 
 from . import loadgen
-from .conftest import ROOT
 from .loadgen import Call, Outcome
 from .serving import (
     Planes,

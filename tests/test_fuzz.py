@@ -12,16 +12,12 @@ Generation is derandomized (the same cases on every run) and bounded per operati
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -41,10 +37,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from nxt_cli.localdb import stop_process
+from nxt_cli.harness import ROOT, ScratchDatabases, serve, stack_env
 from nxt_cli.seed import OPERATOR_ID
 
-from .conftest import ROOT, TEST_JWT_SECRET, Api, ScratchDatabases, wait_for_port
+from .conftest import TEST_JWT_SECRET, Api
 from .snapshots import write_hourly
 
 pytestmark = pytest.mark.db
@@ -83,21 +79,6 @@ class Tally:
         self.statuses[status] = self.statuses.get(status, 0) + 1
 
 
-def _serve(db_url: str, ts_url: str, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
-    from nxt_cli.localdb import free_port
-
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("K_SERVICE", "JWT_SECRET")}
-    env.update(DATABASE_URL=db_url, TIMESERIES_DATABASE_URL=ts_url,
-               SUPABASE_JWT_SECRET=TEST_JWT_SECRET, PYTHONPATH=str(ROOT),
-               NXT_SUPABASE_CONFIG=str(ROOT / "supabase" / "config.toml"), DB_POOL_MAX_SIZE="4")
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "nxt_cli.main", "serve", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    return proc, port
-
-
 def _load_hourly(ts_url: str, meters: list[int]) -> None:
     """Hourly rows for meter-consumption to page through (the fuzzer's 200 answers)."""
     with psycopg.connect(ts_url) as conn:
@@ -121,14 +102,11 @@ def env(scratch: ScratchDatabases, tmp_path_factory: pytest.TempPathFactory) -> 
             "select id from meters where deleted_at is null order by id limit 20").fetchall()]
     _load_hourly(ts_url, meters)
     log_path = tmp_path_factory.mktemp("fuzz") / "functions.log"
-    proc, port = _serve(db_url, ts_url, log_path)
-    try:
-        wait_for_port(port, proc)
-        api = Api(f"http://127.0.0.1:{port}", TEST_JWT_SECRET, log_path)
+    env = stack_env(db_url, ts_url, jwt_secret=TEST_JWT_SECRET, DB_POOL_MAX_SIZE="4")
+    with serve(env, log_path) as url:
+        api = Api(url, TEST_JWT_SECRET, log_path)
         yield Env(api, db_url, ts_url, keys[0][1], meters)
         api.http.close()
-    finally:
-        stop_process(proc)
 
 
 def _credentials(env: Env, name: str, method: str) -> dict[str, str]:

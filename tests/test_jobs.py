@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from .conftest import ROOT, ScratchDatabases
+from nxt_cli.harness import ROOT, ScratchDatabases
 
 pytestmark = pytest.mark.db
 

@@ -26,10 +26,10 @@ from typing import Any
 import httpx
 import pytest
 
+from nxt_cli.harness import ScratchDatabases
 from nxt_cli.seed import LENDER_ID, OPERATOR_ID
 
 from . import loadgen
-from .conftest import ScratchDatabases
 from .loadgen import Call, Outcome
 from .serving import Planes, ServeProcess, last_json, nxt, prepare_planes, rows, serve
 

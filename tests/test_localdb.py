@@ -15,6 +15,7 @@ import httpx
 import psycopg
 import pytest
 
+from nxt_cli.harness import stack_env
 from nxt_cli.tokens import mint_token
 from shared.auth.verifier import JWTVerifier
 
@@ -97,9 +98,8 @@ def _project_copy(tmp_path: Path, port: int, api_port: int = 54321) -> Path:
 def test_nxt_dev_starts_migrates_seeds_and_stops_cleanly(tmp_path: Path) -> None:
     port, api_port = free_port(), free_port()
     project = _project_copy(tmp_path, port, api_port)
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "K_SERVICE")}
-    env.update(PYTHONPATH=str(ROOT), SUPABASE_JWT_SECRET=TEST_JWT_SECRET,
-               NXT_DEMO_TELEMETRY_DAYS="2")
+    # No NXT_SUPABASE_CONFIG: `nxt dev` reads the copy's own config.toml, found from its cwd.
+    env = stack_env(jwt_secret=TEST_JWT_SECRET, config=False, NXT_DEMO_TELEMETRY_DAYS="2")
     proc = subprocess.Popen([sys.executable, "-m", "nxt_cli.main", "dev", "--run-jobs-now"],
                             cwd=project, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

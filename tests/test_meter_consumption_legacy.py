@@ -24,8 +24,9 @@ import psycopg
 import pytest
 
 from nxt_cli.functions import import_main, module_name
+from nxt_cli.harness import ROOT
 
-from .conftest import ROOT, Api, Seeded
+from .conftest import Api, Seeded
 from .legacy_reference import legacy_answer, readings_text
 from .snapshots import delete_meters, write_hourly
 

@@ -10,10 +10,10 @@ import json
 import psycopg
 import pytest
 
+from nxt_cli.harness import ScratchDatabases
 from nxt_cli.seed import seed
 from timeseries.reconcile import reconcile
 
-from .conftest import ScratchDatabases
 from .legacy_support import nxt
 from .serving import demo_planes
 

@@ -21,10 +21,10 @@ from alembic import command
 
 from nxt_cli import migrate
 from nxt_cli.check import check
+from nxt_cli.harness import ROOT, ScratchDatabases
 from nxt_cli.plan import plan_plane
 from nxt_cli.revisions import changelog, declaration_findings, history, new_revisions, plane_config
 
-from .conftest import ROOT, ScratchDatabases
 from .legacy_support import nxt
 
 TS_HEAD = migrate.timeseries_head_revision()

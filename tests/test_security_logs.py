@@ -25,11 +25,12 @@ from typing import Any
 
 import pytest
 
+from nxt_cli.harness import ROOT
 from nxt_cli.localdb import free_port
 from nxt_cli.seed import AGGREGATOR_ID, DEV_A_ID, LENDER_ID, OPERATOR_ID
 from nxt_cli.tokens import mint_token
 
-from .conftest import ROOT, TEST_JWT_SECRET, Api, Seeded
+from .conftest import TEST_JWT_SECRET, Api, Seeded
 from .security_support import (
     FUNCTION_REQUESTS,
     HTTP_FUNCTIONS,

@@ -17,9 +17,9 @@ import psycopg
 import pytest
 
 from nxt_cli.functions import import_main, module_name
+from nxt_cli.harness import ROOT, ScratchDatabases
 from timeseries.counts import acatch_up
 
-from .conftest import ROOT, ScratchDatabases
 from .snapshots import Row, recount_hours, write_hourly
 
 pytestmark = pytest.mark.db

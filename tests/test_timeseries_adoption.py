@@ -32,10 +32,11 @@ from nxt_cli.adopt import adopt as adopt_plane
 from nxt_cli.adopt import timeseries_plane
 from nxt_cli.catalog import compare_baseline
 from nxt_cli.functions import import_main, module_name
+from nxt_cli.harness import ROOT
 from timeseries.engine import engine_info, table_storage
 from timeseries.migrations.baseline import TABLE_NAMES, TABLES
 
-from .conftest import ROOT, Seeded
+from .conftest import Seeded
 from .legacy_reference import legacy_answer, readings_text
 from .legacy_ts import PG15, T0, build, changed_since, fill, require_pg15, snapshot
 

@@ -33,8 +33,8 @@ import pytest
 from psycopg import AsyncConnection
 
 from nxt_cli.functions import import_main, module_name
+from nxt_cli.harness import ROOT, ScratchDatabases
 from nxt_cli.migrate import migrate, migrate_timeseries
-from tests.conftest import ROOT, ScratchDatabases
 from timeseries import tables
 from timeseries.engine import engine_info
 from timeseries.hourly import HOURLY_COLUMNS, RebuildRange

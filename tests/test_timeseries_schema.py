@@ -17,7 +17,7 @@ import pytest
 from psycopg import errors
 
 from nxt_cli import migrate
-from tests.conftest import ScratchDatabases
+from nxt_cli.harness import ScratchDatabases
 from timeseries import tables
 from timeseries.engine import EngineUnavailable, disabled_features, engine_info, engine_override
 from timeseries.partitions import (
