@@ -83,7 +83,8 @@ def test_up_down_up_on_an_empty_database(scratch: ScratchDatabases) -> None:
     assert {f"ts.{n}" for n in ("engine_info", "meter_readings", "pending_hours", "adoption",
                                 "job_watermarks", "job_runs", "readings_hourly",
                                 "meter_snapshot_counts", "meter_snapshot_site_counts",
-                                "pending_hours_built", "alembic_version")} | LEGACY_TABLES == first["parents"]
+                                "pending_hours_built", "alembic_version")
+            } | LEGACY_TABLES == first["parents"]
     with psycopg.connect(url) as c:
         # The plane's own version table: the transactional plane's stays untouched (absent).
         assert c.execute("select to_regclass('public.alembic_version')").fetchone() == (None,)
