@@ -88,8 +88,8 @@ SIZES = {
 
 OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
 # The row groups, which `--only` picks from.
-GROUPS = frozenset({"ingest", "pages", "consumption", "throughput", "snapshot", "cold",
-                    "rls", "memory"})
+GROUPS = frozenset({"ingest", "pages", "consumption", "throughput", "snapshot", "shard",
+                    "cold", "rls", "memory"})
 
 
 def ratio_of(value: float | None, floor_value: float | None) -> float | None:
@@ -338,6 +338,12 @@ def rls_pages(b: Bench) -> list[Row]:
     return rls(b)
 
 
+def shard_rows(b: Bench) -> list[Row]:
+    from bench.shards import shards  # it builds on this module's pieces
+
+    return shards(b)
+
+
 def instance_memory(b: Bench) -> list[Row]:
     from bench.memory import memory  # it builds on this module's pieces
 
@@ -565,7 +571,7 @@ def snapshot_build(b: Bench) -> list[Row]:
     for _ in range(b.size.reps):
         with psycopg.connect(ts) as conn:
             conn.execute("truncate ts.meter_readings, public.meter_snapshot_1_h,"
-                         " ts.pending_hours")
+                         " ts.pending_hours, ts.pending_hours_built")
             conn.commit()
             started = time.perf_counter()
             with conn.cursor() as cur, cur.copy(COPY_READINGS) as copy:
@@ -805,6 +811,7 @@ def run_all(b: Bench, only: frozenset[str] = GROUPS) -> list[Row]:
         ("throughput", "customers throughput", throughput)) if g in only]
     alone = [(g, name, measure) for g, name, measure in (
         ("snapshot", "snapshot-meters", snapshot_build),
+        ("shard", "snapshot-meters in shards", shard_rows),
         ("rls", "row-level security", rls_pages),
         ("memory", "instance memory", instance_memory),
         ("cold", "cold starts", cold_start)) if g in only]
