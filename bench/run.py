@@ -864,6 +864,10 @@ def print_table(rows: list[Row]) -> None:
 
 # Why a target is missed, where the reason is known and measured (bench/README.md, "Results").
 WHY = {
+    # First: its rows' paths name snapshot-meters too, and the first key found wins.
+    "parallel shards": "two cores run every shard and the database; each shard also recounts"
+    " its hours' rows of every meter for meter-consumption's totals, and the recounts take"
+    " turns (n recounts of the day where one run makes one: bench/README.md, Sharding)",
     "meter-readings ingest": "the batch is JSON: validated in Python (~7 ms per 10,000) and"
     " parsed again by PostgreSQL (~12 ms more than COPY text), where the floor's COPY text is"
     " made before its clock starts (0.45-0.60 over nine full runs; the floor itself varies"

@@ -116,8 +116,10 @@ Late readings and rebuilds
     next reading after them - merged per meter and grouped into (lo, hi, meters) for
     `build_hours(..., meters=...)`. A pending hour does not say whose reading arrived, so every
     meter with a reading in it is rebuilt; the unchanged ones write nothing.
-    Two builds must not write the same range at once: the scheduled job and the backfill share
-    an advisory lock.
+    Two builds must not write the same rows at once: the scheduled job and the backfill share
+    an advisory lock. Shards of the job (`hours_to_rebuild(..., shard=k, shards=n)`, then
+    `build_hours(..., meters=...)` of those meters) build disjoint meters, so they run side by
+    side; their locks keep every other build out (shared/jobs.py).
 
 The functions take a psycopg `Connection` (sync) or `AsyncConnection` (`a`-prefixed) and never
 commit: the caller's transaction decides, so the job can drain its pending hours and build in
@@ -528,8 +530,8 @@ _RANGE = ("t.created_at >= %(lo_ts)s and t.created_at < %(hi_ts)s\n"
 # keeps the time it last changed); rows whose hour has no data any more are deleted or, in a
 # legacy-inserted row, have the build's measures cleared. The update, delete and clear
 # re-check ownership on the row itself, so a legacy write that lands meanwhile is never
-# overwritten. Two builds must not write the same range at once: the scheduled job and the
-# backfill share one advisory lock.
+# overwritten. Two builds must not write the same rows at once: the scheduled job and the
+# backfill share one advisory lock; the job's shards write disjoint meters.
 BUILD_SQL = (
     _COMPUTE_SQL
     + f""",

@@ -20,6 +20,9 @@ sides), and rebuilds those hours one day-long window per transaction. Each trans
 deletes the entries it took for its window, then rebuilds: an entry queued after the run read
 the queue is never deleted by it, so its hours are rebuilt by the next run; a run killed
 mid-way rolls back its open window and leaves those entries queued.
+
+Shards: with a payload `{"shard": k, "shards": n}` the run builds only the meters with
+meter_id % n = k, and an entry is deleted only once all n shards have built it (sharded.py).
 """
 
 from __future__ import annotations
