@@ -219,6 +219,13 @@ def test_an_entry_queued_after_a_shard_built_its_hour_waits_for_it(fresh_ts: Any
 # -- payloads -----------------------------------------------------------------------------
 
 
+class Event:
+    """A CloudEvent's data, as Pub/Sub delivers a published message."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+
 @pytest.mark.parametrize(("payload", "field"), [
     ({"shard": 2, "shards": 2}, "'shard'"),
     ({"shard": -1, "shards": 2}, "'shard'"),
@@ -240,10 +247,6 @@ def test_bad_payloads_are_refused_with_the_field_named(payload: dict[str, Any],
 def test_good_payloads() -> None:
     assert parse_shard(None) is None and parse_shard({}) is None
     assert parse_shard({"shard": 3, "shards": 4}) == Shard(3, 4)
-
-    class Event:
-        def __init__(self, data: Any) -> None:
-            self.data = data
 
     encoded = base64.b64encode(json.dumps({"shard": 1, "shards": 2}).encode()).decode()
     assert event_payload(Event({"message": {"data": encoded}})) == {"shard": 1, "shards": 2}
@@ -330,3 +333,15 @@ def test_shards_of_different_n_do_not_overlap(fresh_ts: Any, tx_url: str) -> Non
         same_n = run_one(url, tx_url, Shard(1, 4))
     assert refused["status"] == "skipped" and "shards=4 is running" in refused["reason"]
     assert same_n["status"] == "done"
+
+
+def test_the_cloud_event_target_refuses_a_bad_shard_before_any_database() -> None:
+    """What Pub/Sub delivers from a mistyped Cloud Scheduler job: the target fails naming the
+    field, with no database configured (it never connects)."""
+    from nxt_cli.functions import import_main
+
+    target = import_main(ROOT / "functions" / NAME / "main.py", NAME).snapshot_meters
+
+    event = Event({"message": {"data": base64.b64encode(b'{"shard": 5, "shards": 2}').decode()}})
+    with pytest.raises(InvalidPayload, match="payload field 'shard' must be from 0 to 1"):
+        asyncio.run(target(event))
