@@ -186,6 +186,20 @@ def test_a_pending_hour_stays_until_the_last_shard(fresh_ts: Any, tx_url: str,
     assert result_of(url) == single
 
 
+def test_an_unsharded_run_catches_up_a_stalled_shard(fresh_ts: Any, tx_url: str,
+                                                     single: Result) -> None:
+    """Shard 1 of 2 never ran: one unsharded run builds every meter of the waiting entries and
+    deletes them, their ledger rows with them (on delete cascade)."""
+    url = fresh_ts()
+    run_one(url, tx_url, Shard(0, 2))
+    assert one(url, "select count(*) from ts.pending_hours_built") > 0
+    whole = run_one(url, tx_url)
+    assert whole["status"] == "done"
+    assert one(url, "select count(*) from ts.pending_hours") == 0
+    assert one(url, "select count(*) from ts.pending_hours_built") == 0
+    assert result_of(url) == single
+
+
 def test_an_entry_queued_after_a_shard_built_its_hour_waits_for_it(fresh_ts: Any,
                                                                    tx_url: str) -> None:
     """The ledger is per queue entry: a late reading of shard 0's meter, queued after shard 0
