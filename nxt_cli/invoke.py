@@ -1,5 +1,6 @@
-"""`nxt invoke <job>`: run a scheduled job once, now, through the same target its scheduler
-triggers, and return its result."""
+"""`nxt invoke <job> [--payload JSON]`: run a scheduled job once, now, through the same target
+its scheduler triggers, and return its result. The payload is what a Cloud Scheduler job would
+publish (snapshot-meters: `{"shard": 0, "shards": 2}` runs one shard by hand)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ def jobs(root: Path) -> dict[str, Any]:
     return found
 
 
-def invoke(root: Path, name: str) -> dict[str, Any]:
+def invoke(root: Path, name: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Raises LookupError for an unknown job, or a payload given to a job that reads none;
+    shared.shards.InvalidPayload for a payload the job refuses."""
     from shared.auth.declared import target_name
 
     source = root / "functions" / name / "main.py"
@@ -32,13 +35,15 @@ def invoke(root: Path, name: str) -> dict[str, Any]:
     target = getattr(import_main(source, name), target_name(name), None)
     if getattr(target, "run", None) is None:
         raise LookupError(f"{name} is not a scheduled job; call it over HTTP instead")
-    return asyncio.run(_run(target.run))
+    if payload and not getattr(target, "takes_payload", False):
+        raise LookupError(f"{name} reads no payload (its trigger's payload is ignored)")
+    return asyncio.run(_run(target.run, payload))
 
 
-async def _run(run: Any) -> dict[str, Any]:
+async def _run(run: Any, payload: dict[str, Any] | None) -> dict[str, Any]:
     from shared.db import close_all
 
     try:
-        return await run()
+        return await (run(payload) if payload else run())
     finally:
         await close_all()

@@ -319,18 +319,30 @@ def _cmd_openapi(args: argparse.Namespace) -> int:
 
 
 def _cmd_invoke(args: argparse.Namespace) -> int:
+    import json
+
     from nxt_cli.invoke import invoke
     from nxt_cli.stack import database_url, project_root, timeseries_database_url
+    from shared.shards import InvalidPayload
     from shared.web.responses import to_json
 
+    try:
+        payload = json.loads(args.payload) if args.payload else None
+    except ValueError as exc:
+        print(f"nxt invoke: --payload is not JSON: {exc}", file=sys.stderr)
+        return 2
+    if payload is not None and not isinstance(payload, dict):
+        print(f"nxt invoke: --payload must be a JSON object, got {args.payload}",
+              file=sys.stderr)
+        return 2
     with database_url() as url:
         os.environ["DATABASE_URL"] = url
         ts_url = timeseries_database_url(url)
         if ts_url:
             os.environ["TIMESERIES_DATABASE_URL"] = ts_url
         try:
-            result = invoke(project_root(), args.name)
-        except LookupError as exc:
+            result = invoke(project_root(), args.name, payload)
+        except (LookupError, InvalidPayload) as exc:
             print(f"nxt invoke: {exc}", file=sys.stderr)
             return 2
     print(to_json(result))
@@ -457,6 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("invoke", help="run a scheduled job now and print its result")
     p.add_argument("name", help="the job, e.g. snapshot-meters")
+    p.add_argument("--payload", help="the JSON its Cloud Scheduler job would publish, e.g."
+                   ' \'{"shard": 0, "shards": 2}\' (snapshot-meters: one shard)')
     p.set_defaults(func=_cmd_invoke)
 
     p = sub.add_parser("check", help="check that supabase/config.toml and functions/ agree"

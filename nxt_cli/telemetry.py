@@ -107,7 +107,7 @@ def seed_telemetry(transactional_url: str, timeseries_url: str, *, days: int = 1
                 result.skipped = True
                 return result
             # This project's rows only: a legacy table may hold history that is not ours.
-            conn.execute("truncate ts.meter_readings, ts.pending_hours")
+            conn.execute("truncate ts.meter_readings, ts.pending_hours, ts.pending_hours_built")
             conn.execute("delete from public.meter_snapshot_1_h where inserted_by_build")
         ensure_partitions(conn, "meter_readings", start, end)
         rng = random.Random(SEED)

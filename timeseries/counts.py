@@ -11,6 +11,10 @@ When a count is right:
 - the snapshot build recounts the hours of each window it writes, in the build's transaction
   (`arecount`): the build's own rows are always counted exactly, and the open hour is never
   counted (the job builds closed hours only), so it is counted live;
+- shards of the job (functions/snapshot-meters, `{"shard": k, "shards": n}`) write some meters
+  of the same hours in parallel transactions, each recounting its windows' hours: recounts take
+  a lock in turn (`COUNTS_LOCK`), so the last one of an hour counts every shard's rows and the
+  counts are exact once every shard has built it;
 - each run of the job recounts the last `RECENT` closed hours and counts hours that have rows
   but no count yet (`acatch_up`): the legacy writers' rows land within an hour or two of theirs,
   and the history written before ts0004 (or before adoption) is counted a month of hours per
@@ -33,32 +37,51 @@ HISTORY_BATCH = 31 * 24  # uncounted hours of history counted per run
 
 _BIN = "date_bin('1 hour', h.created_at, timestamp '2000-01-01')"
 
-# Locks the hours' rows first (upsert), so two recounts of one hour take turns; the site rows
-# are then replaced under that lock.
-_RECOUNT_HOURS = f"""
-insert into ts.meter_snapshot_counts as c (hour, readings, first_at, last_at, counted_at)
-select s.hour, coalesce(n.readings, 0), n.first_at, n.last_at, now()
-  from unnest(%(hours)s::timestamp[]) s(hour)
-  left join (select {_BIN} as hour, count(*) as readings, min(h.created_at) as first_at,
-                    max(h.created_at) as last_at
-               from public.meter_snapshot_1_h h
-              where h.created_at >= %(lo)s and h.created_at < %(hi)s and {LISTED}
-              group by 1) n using (hour)
-on conflict (hour) do update set readings = excluded.readings, first_at = excluded.first_at,
-  last_at = excluded.last_at, counted_at = excluded.counted_at
-"""
+# Recounts take turns, whoever runs them: parallel shards of the snapshot job (and the job's
+# catch-up beside them) each write some meters of the same hours, and a recount computes its
+# counts from its statement's snapshot, which lacks the rows of a shard that has not committed.
+# Taken as the first statement of the recount's transaction and held to its commit, the lock
+# orders the recounts: each one's snapshot is taken after every earlier one committed, so the
+# last recount of an hour (one runs after each write of it) sees every committed row there.
+COUNTS_LOCK = "nxt-counts:meter_snapshot_1_h"
+_LOCK = "select pg_advisory_xact_lock(hashtext(%(lock)s))"
 
-_DROP_SITES = """
-delete from ts.meter_snapshot_site_counts where hour = any(%(hours)s::timestamp[])
-"""
-
-_RECOUNT_SITES = f"""
-insert into ts.meter_snapshot_site_counts (site, hour, readings)
-select lower(h.grid_name), {_BIN}, count(*)
-  from public.meter_snapshot_1_h h
- where h.created_at >= %(lo)s and h.created_at < %(hi)s and {LISTED}
-   and h.grid_name is not null and {_BIN} = any(%(hours)s::timestamp[])
- group by 1, 2
+# One scan of the hours' rows, grouped twice (per hour; per hour and site), written into both
+# tables in the same statement: hours upserted (zero included), site rows upserted, and the
+# site rows the hours no longer have deleted (disjoint from the upserted ones).
+_RECOUNT = f"""
+with n as materialized (
+    select {_BIN} as hour, lower(h.grid_name) as site,
+           grouping(lower(h.grid_name)) = 1 as every_site, count(*) as readings,
+           min(h.created_at) as first_at, max(h.created_at) as last_at
+      from public.meter_snapshot_1_h h
+     where h.created_at >= %(lo)s and h.created_at < %(hi)s and {LISTED}
+     group by grouping sets (({_BIN}), ({_BIN}, lower(h.grid_name)))
+),
+hours as (
+    insert into ts.meter_snapshot_counts as c (hour, readings, first_at, last_at, counted_at)
+    select s.hour, coalesce(n.readings, 0), n.first_at, n.last_at, now()
+      from unnest(%(hours)s::timestamp[]) s(hour)
+      left join n on n.hour = s.hour and n.every_site
+    on conflict (hour) do update set readings = excluded.readings,
+      first_at = excluded.first_at, last_at = excluded.last_at, counted_at = excluded.counted_at
+    returning 1
+),
+sites as (
+    insert into ts.meter_snapshot_site_counts as c (site, hour, readings)
+    select n.site, n.hour, n.readings from n
+     where not n.every_site and n.site is not null and n.hour = any(%(hours)s::timestamp[])
+    on conflict (site, hour) do update set readings = excluded.readings
+    returning 1
+),
+gone as (
+    delete from ts.meter_snapshot_site_counts c
+     where c.hour = any(%(hours)s::timestamp[])
+       and not exists (select 1 from n where not n.every_site and n.site = c.site
+                                         and n.hour = c.hour)
+    returning 1
+)
+select (select count(*) from hours), (select count(*) from sites), (select count(*) from gone)
 """
 
 # Closed hours near now that have rows and no count (the open hour is never counted).
@@ -108,11 +131,12 @@ async def arecount(conn: Any, lo: datetime, hi: datetime) -> int:
 
 def recount_statements(hours: list[datetime]) -> list[tuple[str, dict[str, Any]]]:
     """The statements that count `hours` (naive UTC, whole) again, to run in one transaction
-    in this order, for a runner of any kind (the tests' sync helpers run them too)."""
+    in this order, for a runner of any kind (the tests' sync helpers run them too): the lock
+    that orders recounts, then the recount."""
     if not hours:
         return []
-    params = {"hours": hours, "lo": min(hours), "hi": max(hours) + HOUR}
-    return [(_RECOUNT_HOURS, params), (_DROP_SITES, params), (_RECOUNT_SITES, params)]
+    params = {"hours": hours, "lo": min(hours), "hi": max(hours) + HOUR, "lock": COUNTS_LOCK}
+    return [(_LOCK, params), (_RECOUNT, params)]
 
 
 async def _recount(conn: Any, hours: list[datetime]) -> int:

@@ -116,8 +116,10 @@ Late readings and rebuilds
     next reading after them - merged per meter and grouped into (lo, hi, meters) for
     `build_hours(..., meters=...)`. A pending hour does not say whose reading arrived, so every
     meter with a reading in it is rebuilt; the unchanged ones write nothing.
-    Two builds must not write the same range at once: the scheduled job and the backfill share
-    an advisory lock.
+    Two builds must not write the same rows at once: the scheduled job and the backfill share
+    an advisory lock. Shards of the job (`hours_to_rebuild(..., shard=k, shards=n)`, then
+    `build_hours(..., meters=...)` of those meters) build disjoint meters, so they run side by
+    side; their locks keep every other build out (shared/jobs.py).
 
 The functions take a psycopg `Connection` (sync) or `AsyncConnection` (`a`-prefixed) and never
 commit: the caller's transaction decides, so the job can drain its pending hours and build in
@@ -528,8 +530,8 @@ _RANGE = ("t.created_at >= %(lo_ts)s and t.created_at < %(hi_ts)s\n"
 # keeps the time it last changed); rows whose hour has no data any more are deleted or, in a
 # legacy-inserted row, have the build's measures cleared. The update, delete and clear
 # re-check ownership on the row itself, so a legacy write that lands meanwhile is never
-# overwritten. Two builds must not write the same range at once: the scheduled job and the
-# backfill share one advisory lock.
+# overwritten. Two builds must not write the same rows at once: the scheduled job and the
+# backfill share one advisory lock; the job's shards write disjoint meters.
 BUILD_SQL = (
     _COMPUTE_SQL
     + f""",
@@ -622,6 +624,8 @@ touched as (
           join spans sp on p.hour >= sp.s and p.hour < sp.e) ph on ph.hour = {_HOUR_OF_TS}
     where (%(span_lo)s::timestamptz is null or r.ts >= %(span_lo)s::timestamptz)
       and (%(span_hi)s::timestamptz is null or r.ts < %(span_hi)s::timestamptz)
+      -- One shard's meters (snapshot-meters' shard k of n), else all.
+      and (%(shards)s::int is null or mod(r.meter_id, %(shards)s::int) = %(shard)s::int)
     group by r.meter_id, ph.s
 ),
 ranges as (
@@ -709,18 +713,24 @@ def preview_hours_query(lo: datetime, hi: datetime, **options: Any
 
 
 def hours_to_rebuild_query(lo: datetime | None = None, hi: datetime | None = None, *,
-                           hours: Sequence[datetime] | None = None
+                           hours: Sequence[datetime] | None = None,
+                           shard: int | None = None, shards: int | None = None
                            ) -> tuple[str, dict[str, Any]]:
     """Rows (lo, hi, meters[]): the ranges to rebuild for the pending hours in [lo, hi) (all
     when None), or for the given touched `hours` (any time in an hour stands for the hour)
-    instead of the table."""
+    instead of the table; with `shards`, only of the meters with meter_id % shards = shard."""
+    if (shard is None) != (shards is None):
+        raise ValueError("a shard needs both shard and shards")
+    if shard is not None and shards is not None and not 0 <= shard < shards:
+        raise ValueError(f"need 0 <= shard < shards, got shard {shard} of {shards}")
     # The readings those hours hold lie in [span_lo, span_hi) (None: unbounded).
     first, last = (min(hours), max(hours)) if hours else (lo, hi)
     span = (None if first is None else _floor_hour(first),
             None if last is None else _floor_hour(last) + HOUR)
     hours = None if hours is None else list(hours)
     return HOURS_TO_REBUILD_SQL, {"lo": lo, "hi": hi, "hours": hours,
-                                  "span_lo": span[0], "span_hi": span[1]}
+                                  "span_lo": span[0], "span_hi": span[1],
+                                  "shard": shard, "shards": shards}
 
 
 def _naive_utc(value: datetime) -> datetime:
@@ -819,5 +829,8 @@ async def apreview_hours(aconn: psycopg.AsyncConnection[Any], lo: datetime, hi: 
 
 async def ahours_to_rebuild(aconn: psycopg.AsyncConnection[Any], lo: datetime | None = None,
                             hi: datetime | None = None, *,
-                            hours: Sequence[datetime] | None = None) -> list[RebuildRange]:
-    return _rebuild_ranges(await _arun(aconn, *hours_to_rebuild_query(lo, hi, hours=hours)))
+                            hours: Sequence[datetime] | None = None,
+                            shard: int | None = None, shards: int | None = None
+                            ) -> list[RebuildRange]:
+    return _rebuild_ranges(await _arun(aconn, *hours_to_rebuild_query(
+        lo, hi, hours=hours, shard=shard, shards=shards)))

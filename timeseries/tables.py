@@ -25,6 +25,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -102,6 +103,20 @@ pending_hours = Table(
     _tz("queued_at", nullable=False, server_default=func.now()),
     CheckConstraint("hour = date_trunc('hour', hour, 'UTC')", name="pending_hours_whole_hour"),
     Index("pending_hours_hour_idx", "hour"),
+)
+
+# The shards' ledger (revision ts0005): shard `shard` of `shards` built queue entry
+# `pending_id`; the shard that completes the set deletes the entry, and its rows with it.
+pending_hours_built = Table(
+    "pending_hours_built", metadata,
+    Column("pending_id", BigInteger, ForeignKey("ts.pending_hours.id", ondelete="CASCADE"),
+           primary_key=True),
+    _tz("hour", nullable=False),
+    Column("shards", Integer, primary_key=True),
+    Column("shard", Integer, primary_key=True),
+    _tz("built_at", nullable=False, server_default=func.now()),
+    CheckConstraint("shards between 1 and 999 and shard >= 0 and shard < shards",
+                    name="pending_hours_built_shard"),
 )
 
 # One row once `nxt db adopt` took the database over from the legacy system (it writes it).

@@ -20,12 +20,18 @@ sides), and rebuilds those hours one day-long window per transaction. Each trans
 deletes the entries it took for its window, then rebuilds: an entry queued after the run read
 the queue is never deleted by it, so its hours are rebuilt by the next run; a run killed
 mid-way rolls back its open window and leaves those entries queued.
+
+Shards: with a payload `{"shard": k, "shards": n}` the run builds only the meters with
+meter_id % n = k, and an entry is deleted only once all n shards have built it (sharded.py).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.shards import Shard
 
 CHUNK = timedelta(hours=24)
 
@@ -44,6 +50,8 @@ select m.id, m.meter_type::text, m.external_reference, m.external_system::text,
   left join public.grids g on g.id = c.grid_id
   left join public.organizations o on o.id = g.organization_id
   left join public.dcus d on d.id = m.dcu_id
+ -- A shard's meters only (sharded.py); every meter for the whole job.
+ where %(shards)s::int is null or mod(m.id, %(shards)s::int) = %(shard)s::int
 """
 
 _PENDING = "select id, hour from ts.pending_hours where hour < %s"
@@ -58,11 +66,13 @@ def _chunks(lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
     return out
 
 
-async def load_dimension(ts: Any, transactional: Any) -> int:
+async def load_dimension(ts: Any, transactional: Any, shard: Shard | None = None) -> int:
     from timeseries.hourly import DIM_COLUMNS, acreate_meter_dim
 
+    params = {"shard": None if shard is None else shard.shard,
+              "shards": None if shard is None else shard.shards}
     async with transactional.transaction("service_role") as conn:
-        cur = await conn.execute(_DIMENSION)
+        cur = await conn.execute(_DIMENSION, params)
         rows = await cur.fetchall()
     await acreate_meter_dim(ts)
     columns = ", ".join(["meter_id", *(name for name, _ in DIM_COLUMNS)])
@@ -92,10 +102,17 @@ def _naive(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
-async def build(ts: Any, transactional: Any, now: datetime | None = None) -> dict[str, Any]:
-    """`ts`: the job's direct connection (autocommit, holding the job's lock)."""
+async def build(ts: Any, transactional: Any, now: datetime | None = None,
+                shard: Shard | None = None) -> dict[str, Any]:
+    """`ts`: the job's direct connection (autocommit, holding the job's lock, or with `shard`
+    the shard's locks: shared/jobs.py). With `shard`, only its meters (sharded.py)."""
     from timeseries.counts import acatch_up, arecount
     from timeseries.hourly import ahours_to_rebuild
+
+    if shard is not None:
+        from .sharded import build_shard
+
+        return await build_shard(ts, transactional, shard, now)
 
     now = now or datetime.now(UTC)
     closed = now.replace(minute=0, second=0, microsecond=0)
