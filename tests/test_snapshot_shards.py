@@ -20,9 +20,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from nxt_cli.harness import ROOT, ScratchDatabases
 from shared.shards import InvalidPayload, Shard, event_payload, parse_shard
-
-from .conftest import ROOT, ScratchDatabases
 
 pytestmark = pytest.mark.db
 
