@@ -68,7 +68,7 @@ bench-growth: $(STAMP) $(TSDB_STAMP)
 # and concurrent top-ups with the ledger balanced. `make test` runs it for 10 seconds each.
 .PHONY: load
 load: $(STAMP)
-	NXT_LOAD_SECONDS=60 $(BIN)/python -m pytest tests/test_load.py -p no:cacheprovider -s
+	NXT_LOAD_SECONDS=60 $(BIN)/python -m pytest tests/faults/test_load.py -p no:cacheprovider -s
 
 clean:
 	rm -rf $(VENV) .nxt .pytest_cache .ruff_cache

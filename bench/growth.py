@@ -12,7 +12,7 @@ native engine and on TimescaleDB side by side; prints the table and writes bench
   against COPY of the same readings.
 
 Native runs on the embedded PostgreSQL that bench/run.py uses; TimescaleDB on the PGlite test
-server (tests/timescale_server.py), one server per series, with a size attempt cut off after
+server (tests/support/timescale_server.py), one server per series, with a size attempt cut off after
 `--budget` seconds of filling (and the server stopped if the attempt runs on past twice that).
 See bench/README.md, "Growth", for what the figures say.
 """
@@ -185,7 +185,7 @@ class Plane:
     env: dict[str, str]
     log: Path
     stack: ExitStack
-    server: Any = None  # tests.timescale_server.TimescaleServer on TimescaleDB
+    server: Any = None  # tests.support.timescale_server.TimescaleServer on TimescaleDB
     port: int | None = None
     expired: str = ""  # set when the watchdog stopped the server
 
@@ -252,7 +252,7 @@ def open_plane(ctx: Context, engine: str, series: str) -> Iterator[Plane]:
             url = ctx.scratch.create(f"growth_{series}")
             stack.callback(ctx.scratch.drop, url)
         else:
-            from tests.timescale_server import start_timescale
+            from tests.support.timescale_server import start_timescale
 
             home = ctx.work / f"timescaledb-{series}"
             home.mkdir()
@@ -574,7 +574,7 @@ def run(ctx: Context, engines: list[str], series: list[str]) -> list[Point]:
 def timescale_missing(engines: list[str]) -> str | None:
     if "timescaledb" not in engines:
         return None
-    from tests.timescale_server import timescale_available
+    from tests.support.timescale_server import timescale_available
 
     return timescale_available()
 

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from nxt_cli.harness import ScratchDatabases, server_url  # noqa: E402
-from tests.hourly_model import TABLES_DDL  # noqa: E402
+from tests.support.hourly_model import TABLES_DDL  # noqa: E402
 from timeseries.hourly import BuildResult, build_hours, create_meter_dim  # noqa: E402
 
 DAY = datetime(2025, 6, 1, tzinfo=UTC)

@@ -603,7 +603,7 @@ COLD_JOBS = ("snapshot-meters", "sync-orders", "grid-daily", "timeseries-mainten
 BARE = {False: (ROOT / "bench" / "bare", "bare"),
         True: (ROOT / "bench" / "bare_event", "bare_event")}
 # What Pub/Sub delivers when Cloud Scheduler publishes `{}` (a binary-mode CloudEvent), as
-# tests/test_bundle.py sends it.
+# tests/stack/test_bundle.py sends it.
 PUBSUB_HEADERS = {"ce-specversion": "1.0", "ce-id": "1",
                   "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
                   "ce-source": "//pubsub.googleapis.com/projects/p/topics/nxt-bench",

@@ -1,5 +1,5 @@
 """Test fixtures: the stack's (a real PostgreSQL, scratch databases) come from the plugin
-tests/fix_stack.py over nxt_cli/harness.py; here are the seeded databases and the functions
+tests/support/fix_stack.py over nxt_cli/harness.py; here are the seeded databases and the functions
 served over real HTTP that the function tests share.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 from nxt_cli.harness import ScratchDatabases, serve, stack_env
 
-pytest_plugins = ["tests.fix_stack"]
+pytest_plugins = ["tests.support.fix_stack"]
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,12 @@ def functions_db(scratch: ScratchDatabases) -> Iterator[Seeded]:
     from nxt_cli.seed import seed
 
     if adopted_mode():
-        from .legacy_support import adopt_json, build_transactional, drop, require_legacy_server
+        from tests.support.legacy_support import (
+            adopt_json,
+            build_transactional,
+            drop,
+            require_legacy_server,
+        )
 
         require_legacy_server()
         url = build_transactional("legacy_functions", data=False)
@@ -124,7 +129,7 @@ def functions_ts(scratch: ScratchDatabases, request: pytest.FixtureRequest) -> I
     from nxt_cli.migrate import migrate_timeseries
 
     if adopted_mode():
-        from .legacy_support import adopt_json, build_timeseries, drop
+        from tests.support.legacy_support import adopt_json, build_timeseries, drop
 
         tx: Seeded = request.getfixturevalue("functions_db")
         url = build_timeseries("legacy_ts_functions", data=False)
@@ -143,14 +148,14 @@ def functions_ts(scratch: ScratchDatabases, request: pytest.FixtureRequest) -> I
 class Served:
     url: str
     ts_url: str
-    pooler: object | None  # tests.pooler.PgBouncer under NXT_TEST_POOLER
+    pooler: object | None  # tests.support.pooler.PgBouncer under NXT_TEST_POOLER
 
 
 @pytest.fixture(scope="session")
 def served(functions_db: Seeded, functions_ts: str) -> Iterator[Served]:
     """What `api`'s server connects to: the databases, or PgBouncer in transaction mode in
-    front of them when NXT_TEST_POOLER=pgbouncer (see tests/pooler.py)."""
-    from .pooler import pgbouncer_for, wanted
+    front of them when NXT_TEST_POOLER=pgbouncer (see tests/support/pooler.py)."""
+    from tests.support.pooler import pgbouncer_for, wanted
 
     if wanted() is None:
         yield Served(functions_db.url, functions_ts, None)

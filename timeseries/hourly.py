@@ -1,8 +1,8 @@
 """Hourly consumption per meter: `ts.meter_readings` -> `public.meter_snapshot_1_h`, in one SQL
 statement.
 
-The rules (tests/test_hourly.py has a test for each, tests/hourly_model.py a plain-Python model
-of all of them that the SQL must match row for row):
+The rules (tests/timeseries/test_hourly.py has a test for each, tests/support/hourly_model.py a
+plain-Python model of all of them that the SQL must match row for row):
 
 Hours
     An hour is [h, h + 1 h) with h on a whole UTC hour (`created_at`), whatever the session's

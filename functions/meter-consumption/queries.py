@@ -23,8 +23,8 @@ from shared.web.errors import BadRequest
 from .legacy import js_round_kwh, js_timestamp
 from .models import ConsumptionQuery
 
-# The SQL below is public: bench/run.py and tests/test_snapshot_counts.py run the function's own
-# statements directly, against their floors and against a live count.
+# The SQL below is public: bench/run.py and tests/timeseries/test_snapshot_counts.py run the
+# function's own statements directly, against their floors and against a live count.
 #
 # created_at is timestamp without time zone holding UTC: the bounds are passed as naive UTC
 # timestamps, never compared through the session's TimeZone. LISTED: visible real readings.

@@ -3,8 +3,8 @@
 A function that never imports psycopg or pydantic must not pay for them at cold start, so each
 type is named here and resolved only once its module is loaded: an exception of a module never
 imported cannot exist. The lookup has no default: a type renamed upstream fails loudly, and
-tests/test_http_helpers.py resolves every name against the pinned versions, so an upgrade that
-renames one fails the tests instead of silently turning a 503 into a 500.
+tests/foundation/test_http_helpers.py resolves every name against the pinned versions, so an
+upgrade that renames one fails the tests instead of silently turning a 503 into a 500.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""What the tests share: servers, clients, models and the legacy builders."""
