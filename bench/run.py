@@ -533,6 +533,17 @@ def day_of_readings(meters: int) -> list[bytes]:
             for i in range(0, total, chunk)]
 
 
+def queue_day(conn: psycopg.Connection[Any], day_end: datetime) -> None:
+    """What ingest queues for the day, and the statistics autovacuum would have gathered by
+    the time the hourly job runs (neither is timed); commits."""
+    conn.execute("insert into ts.pending_hours (hour) select generate_series("
+                 "%s::timestamptz, %s::timestamptz - interval '1 hour', '1 hour')",
+                 (SNAPSHOT_DAY, day_end))
+    conn.commit()
+    conn.autocommit = True
+    conn.execute("analyze ts.meter_readings")
+
+
 async def run_snapshot_job(ts_url: str, tx_url: str) -> dict[str, Any]:
     """The job's body with its own connections: its lock holder on the time-series plane, a
     pool on the transactional one."""
@@ -575,21 +586,14 @@ def snapshot_build(b: Bench) -> list[Row]:
                     copy.write(data)
             conn.commit()
             copy_s.append(time.perf_counter() - started)
-            # What ingest queues, and the statistics autovacuum would have gathered by the
-            # time the hourly job runs (neither is timed).
-            conn.execute("insert into ts.pending_hours (hour) select generate_series("
-                         "%s::timestamptz, %s::timestamptz - interval '1 hour', '1 hour')",
-                         (SNAPSHOT_DAY, day_end))
-            conn.commit()
-            conn.autocommit = True
-            conn.execute("analyze ts.meter_readings")
+            queue_day(conn, day_end)
         started = time.perf_counter()
         results.append(asyncio.run(run_snapshot_job(ts, b.tx)))
         build_s.append(time.perf_counter() - started)
     last = results[-1]
     return [Row(f"snapshot-meters: one day of 15-minute readings from {meters:,} meters (s)",
                 f"COPY of that day's {meters * 96:,} readings into ts.meter_readings (s)",
-                round(median(build_s), 3), round(median(copy_s), 3), "<= 1.0",
+                round(median(build_s), 3), round(median(copy_s), 3), "<= 0.9",
                 f"{last['hours']} hours, {last['rows']:,} rows written; readings analyzed"
                 " before the job (untimed)")]
 

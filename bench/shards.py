@@ -26,6 +26,7 @@ from bench.run import (
     day_of_readings,
     function_module,
     median,
+    queue_day,
 )
 
 NAME = "snapshot-meters"
@@ -59,12 +60,7 @@ def reset_day(ts: str, chunks: list[bytes]) -> None:
         with conn.cursor() as cur, cur.copy(COPY_READINGS) as copy:
             for data in chunks:
                 copy.write(data)
-        conn.execute("insert into ts.pending_hours (hour) select generate_series("
-                     "%s::timestamptz, %s::timestamptz - interval '1 hour', '1 hour')",
-                     (SNAPSHOT_DAY, day_end))
-        conn.commit()
-        conn.autocommit = True
-        conn.execute("analyze ts.meter_readings")
+        queue_day(conn, day_end)
 
 
 async def _one_run(ts_url: str, tx_url: str, shard: Any) -> dict[str, Any]:
