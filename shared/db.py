@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from shared.auth.caller import Caller
 
-# One round trip: role, claims and the statement timeout, all transaction-local. JIT off: the
+# One statement: role, claims and the statement timeout, all transaction-local. JIT off: the
 # policies' subplans inflate a page's estimated cost past jit_above_cost, and compiling ~85
 # expressions took ~100 ms of a 15 ms page (customers under row-level security, 100k rows,
 # PostgreSQL 15); a request's statements are too short for JIT ever to pay.
