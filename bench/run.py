@@ -62,6 +62,7 @@ class Size:
     reps: int  # repetitions of each measurement; rows report medians
     customers: int  # seeded customers, one meter each
     ingest_batches: int  # per sender and repetition
+    ingest_reps: int  # the ingest row's repetitions (issue 15: the median of 5 full runs)
     page_seconds: float  # per repetition and side, at CONCURRENCY
     hourly_meters: int  # meter_snapshot_1_h holds hourly_meters x hourly_hours rows
     hourly_hours: int
@@ -76,11 +77,11 @@ class Size:
 
 
 SIZES = {
-    "smoke": Size(reps=2, customers=1_000, ingest_batches=2, page_seconds=1.5,
+    "smoke": Size(reps=2, customers=1_000, ingest_batches=2, ingest_reps=2, page_seconds=1.5,
                   hourly_meters=500, hourly_hours=100, deep=20_000, page_samples=10,
                   snapshot_meters=500, cold_starts=1, load_seconds=3, rls_customers=500,
                   rls_orders=3_000, memory_requests=300),
-    "full": Size(reps=3, customers=10_000, ingest_batches=8, page_seconds=8,
+    "full": Size(reps=3, customers=10_000, ingest_batches=8, ingest_reps=5, page_seconds=8,
                  hourly_meters=1_000, hourly_hours=2_000, deep=500_000, page_samples=25,
                  snapshot_meters=10_000, cold_starts=5, load_seconds=60,
                  rls_customers=100_000, rls_orders=1_000_000, memory_requests=10_000),
@@ -223,7 +224,7 @@ def ingest(b: Bench) -> list[Row]:
     from timeseries.partitions import ensure_partitions
 
     per_phase = SENDERS * b.size.ingest_batches
-    batches_needed = 2 * (per_phase * b.size.reps + SENDERS)  # both sides, and a warm-up each
+    batches_needed = 2 * (per_phase * b.size.ingest_reps + SENDERS)  # both sides, a warm-up each
     start = (datetime.now(UTC) - timedelta(days=20)).replace(hour=0, minute=0, second=0,
                                                               microsecond=0)
     source = readings(b.size.customers, start, random.Random(11))
@@ -251,7 +252,7 @@ def ingest(b: Bench) -> list[Row]:
     first_error = warm.first_error
     fn_rates, floor_rates = [], []
     rows = per_phase * BATCH
-    for rep in range(b.size.reps):
+    for rep in range(b.size.ingest_reps):
         for side in ((0, 1) if rep % 2 == 0 else (1, 0)):
             if side == 0:
                 run = asyncio.run(senders(b.api, split(take(http, per_phase))))
@@ -263,14 +264,14 @@ def ingest(b: Bench) -> list[Row]:
                 floor_rates.append(rows / seconds)
     with psycopg.connect(b.ts) as conn:
         stored = conn.execute("select count(*) from ts.meter_readings").fetchone()[0]  # type: ignore[index]
-    note = f"{b.size.reps} reps of {SENDERS} x {b.size.ingest_batches} batches per side"
+    note = f"{b.size.ingest_reps} reps of {SENDERS} x {b.size.ingest_batches} batches per side"
     if errors or stored != batches_needed * BATCH:
         note += f"; {errors} failed requests ({first_error}); {stored} rows stored"
     return [Row("meter-readings ingest: 10,000-reading JSON batches over HTTP, 2 senders"
                 " (rows/s)",
                 "COPY into a temp staging table + INSERT ... ON CONFLICT DO NOTHING, SQL"
                 " only, 2 connections (rows/s)",
-                round(median(fn_rates)), round(median(floor_rates)), ">= 0.5", note)]
+                round(median(fn_rates)), round(median(floor_rates)), ">= 0.6", note)]
 
 
 # -- 2. customers and orders pages ------------------------------------------------------------
