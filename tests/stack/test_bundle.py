@@ -381,7 +381,7 @@ def test_analysis_follows_lazy_imports_and_skips_what_never_runs(tmp_path: Path)
         "def never_called():\n    import sqlalchemy\n")
     (tmp_path / "pkg" / "unused.py").write_text("import click\n")
     (tmp_path / "functions" / "f" / "main.py").write_text(
-        "from tests.sibling import go\n")
+        "from .sibling import go\n")
     (tmp_path / "functions" / "f" / "sibling.py").write_text(
         "def go():\n    from pkg.used import called\n    return called()\n")
     reach = analyse(tmp_path, "f")
