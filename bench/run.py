@@ -871,6 +871,10 @@ WHY = {
     "parallel shards": "two cores run every shard and the database; each shard also recounts"
     " its hours' rows of every meter for meter-consumption's totals, and the recounts take"
     " turns (n recounts of the day where one run makes one: bench/README.md, Sharding)",
+    "meter-consumption first page": "the total comes from kept counts, so the page's SQL is"
+    " 5-8 ms at any window size; the rest is encoding 1,000 readings as the legacy JSON. Issue"
+    " 15's target for this page is growth, met: flat from 0.2M to 100M rows (make bench-growth,"
+    " bench/README.md)",
     "meter-readings ingest": "the batch is JSON: validated in Python (~7 ms per 10,000) and"
     " parsed again by PostgreSQL (~12 ms more than COPY text), where the floor's COPY text is"
     " made before its clock starts (0.45-0.60 over nine full runs; the floor itself varies"
